@@ -1,0 +1,118 @@
+//! HTTP handlers for apps and forms.
+
+use axum::Json;
+use axum::extract::Path;
+use axum::http::{Method, StatusCode};
+use axum::routing::{delete, get, patch, post};
+use serde::Deserialize;
+
+use super::{App, Field, Form, FormPatch, Label, NewForm};
+use crate::api::extract::{AppJson, TenantCtx};
+use crate::api::{Access, Route, created};
+use crate::error::Result;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(Method::GET, "/api/v1/t/{tenant}/apps", "Apps of the tenant", get(list_apps))
+            .tag("forms")
+            .returns::<Vec<App>>(200),
+        Route::new(Method::POST, "/api/v1/t/{tenant}/apps", "Create an app (admins)", post(create_app))
+            .tag("forms")
+            .access(Access::TenantAdmin)
+            .body::<CreateApp>()
+            .returns::<App>(201),
+        Route::new(Method::GET, "/api/v1/t/{tenant}/forms", "Forms of the tenant", get(list_forms))
+            .tag("forms")
+            .returns::<Vec<Form>>(200),
+        Route::new(Method::POST, "/api/v1/t/{tenant}/forms", "Create a form (admins)", post(create_form))
+            .tag("forms")
+            .access(Access::TenantAdmin)
+            .body::<CreateForm>()
+            .returns::<Form>(201),
+        Route::new(Method::GET, "/api/v1/t/{tenant}/forms/{form}", "One form, by key or id", get(get_form))
+            .tag("forms")
+            .returns::<Form>(200),
+        Route::new(
+            Method::PATCH,
+            "/api/v1/t/{tenant}/forms/{form}",
+            "Change a form: name, and the complete field list (fields left out are retired, `rename_from` renames) (admins)",
+            patch(update_form),
+        )
+        .tag("forms")
+        .access(Access::TenantAdmin)
+        .body::<UpdateForm>()
+        .returns::<Form>(200),
+        Route::new(Method::DELETE, "/api/v1/t/{tenant}/forms/{form}", "Delete a form; its records are kept (admins)", delete(delete_form))
+            .tag("forms")
+            .access(Access::TenantAdmin)
+            .status(204),
+    ]
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApp {
+    pub key: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+async fn list_apps(ctx: TenantCtx) -> Result<Json<Vec<App>>> {
+    Ok(Json(super::list_apps(&ctx.db).await?))
+}
+
+async fn create_app(ctx: TenantCtx, AppJson(req): AppJson<CreateApp>) -> Result<(StatusCode, Json<App>)> {
+    ctx.actor.require_admin()?;
+    Ok(created(super::create_app(&ctx.db, &req.key, &req.name, &req.description).await?))
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateForm {
+    pub key: String,
+    pub name: Label,
+    /// Key of an app to file the form under.
+    #[serde(default)]
+    pub app: Option<String>,
+    pub fields: Vec<Field>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateForm {
+    #[serde(default)]
+    pub name: Option<Label>,
+    #[serde(default)]
+    pub fields: Option<Vec<Field>>,
+}
+
+async fn list_forms(ctx: TenantCtx) -> Result<Json<Vec<Form>>> {
+    Ok(Json(super::list_forms(&ctx.db).await?))
+}
+
+async fn create_form(ctx: TenantCtx, AppJson(req): AppJson<CreateForm>) -> Result<(StatusCode, Json<Form>)> {
+    ctx.actor.require_admin()?;
+    let form =
+        super::create_form(&ctx.db, NewForm { key: req.key, name: req.name, app: req.app, fields: req.fields }).await?;
+    Ok(created(form))
+}
+
+async fn get_form(ctx: TenantCtx, Path((_, form)): Path<(String, String)>) -> Result<Json<Form>> {
+    Ok(Json(super::get_form(&ctx.db, &form).await?))
+}
+
+async fn update_form(
+    ctx: TenantCtx,
+    Path((_, form)): Path<(String, String)>,
+    AppJson(req): AppJson<UpdateForm>,
+) -> Result<Json<Form>> {
+    ctx.actor.require_admin()?;
+    Ok(Json(super::update_form(&ctx.db, &form, FormPatch { name: req.name, fields: req.fields }).await?))
+}
+
+async fn delete_form(ctx: TenantCtx, Path((_, form)): Path<(String, String)>) -> Result<StatusCode> {
+    ctx.actor.require_admin()?;
+    super::delete_form(&ctx.db, &form).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
