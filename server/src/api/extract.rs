@@ -51,8 +51,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let field = if path == "." { String::new() } else { path };
-                Error::Invalid(vec![FieldError::new(field, strip_position(&inner.to_string()))])
+                let message = strip_position(&inner.to_string());
+                let mut field = if path == "." { String::new() } else { path };
+                // serde names an unknown field only in its message; point at it.
+                if let Some(name) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+                    if field.is_empty() {
+                        field = name.to_owned();
+                    } else if !field.ends_with(name) {
+                        field = format!("{field}.{name}");
+                    }
+                }
+                Error::Invalid(vec![FieldError::new(field, message)])
             }
             _ => Error::BadRequest(format!("malformed JSON: {inner}")),
         }
@@ -147,5 +156,19 @@ impl FromRequestParts<AppState> for TenantCtx {
         };
         let actor = actor.ok_or(Error::NotFound("tenant"))?;
         Ok(TenantCtx { tenant, actor, db })
+    }
+}
+
+/// A [`TenantCtx`] whose actor is an admin of the tenant; others get 403 before the body
+/// is even read.
+pub struct AdminCtx(pub TenantCtx);
+
+impl FromRequestParts<AppState> for AdminCtx {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ctx = TenantCtx::from_request_parts(parts, state).await?;
+        ctx.actor.require_admin()?;
+        Ok(AdminCtx(ctx))
     }
 }

@@ -7,7 +7,7 @@ use axum::routing::{delete, get, patch, post};
 use serde::Deserialize;
 
 use super::{App, Field, Form, FormPatch, Label, NewForm};
-use crate::api::extract::{AppJson, TenantCtx};
+use crate::api::extract::{AdminCtx, AppJson, TenantCtx};
 use crate::api::{Access, Route, created};
 use crate::error::Result;
 
@@ -62,8 +62,7 @@ async fn list_apps(ctx: TenantCtx) -> Result<Json<Vec<App>>> {
     Ok(Json(super::list_apps(&ctx.db).await?))
 }
 
-async fn create_app(ctx: TenantCtx, AppJson(req): AppJson<CreateApp>) -> Result<(StatusCode, Json<App>)> {
-    ctx.actor.require_admin()?;
+async fn create_app(AdminCtx(ctx): AdminCtx, AppJson(req): AppJson<CreateApp>) -> Result<(StatusCode, Json<App>)> {
     Ok(created(super::create_app(&ctx.db, &req.key, &req.name, &req.description).await?))
 }
 
@@ -91,8 +90,7 @@ async fn list_forms(ctx: TenantCtx) -> Result<Json<Vec<Form>>> {
     Ok(Json(super::list_forms(&ctx.db).await?))
 }
 
-async fn create_form(ctx: TenantCtx, AppJson(req): AppJson<CreateForm>) -> Result<(StatusCode, Json<Form>)> {
-    ctx.actor.require_admin()?;
+async fn create_form(AdminCtx(ctx): AdminCtx, AppJson(req): AppJson<CreateForm>) -> Result<(StatusCode, Json<Form>)> {
     let form =
         super::create_form(&ctx.db, NewForm { key: req.key, name: req.name, app: req.app, fields: req.fields }).await?;
     Ok(created(form))
@@ -103,16 +101,14 @@ async fn get_form(ctx: TenantCtx, Path((_, form)): Path<(String, String)>) -> Re
 }
 
 async fn update_form(
-    ctx: TenantCtx,
+    AdminCtx(ctx): AdminCtx,
     Path((_, form)): Path<(String, String)>,
     AppJson(req): AppJson<UpdateForm>,
 ) -> Result<Json<Form>> {
-    ctx.actor.require_admin()?;
     Ok(Json(super::update_form(&ctx.db, &form, FormPatch { name: req.name, fields: req.fields }).await?))
 }
 
-async fn delete_form(ctx: TenantCtx, Path((_, form)): Path<(String, String)>) -> Result<StatusCode> {
-    ctx.actor.require_admin()?;
+async fn delete_form(AdminCtx(ctx): AdminCtx, Path((_, form)): Path<(String, String)>) -> Result<StatusCode> {
     super::delete_form(&ctx.db, &form).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -251,7 +251,10 @@ async fn compute_formulas(
     for (key, typed) in &order {
         let value = {
             let env = Env { data, system, resolved: resolved.clone() };
-            expr::eval(typed, &env, &ctx).to_json()
+            match expr::eval(typed, &env, &ctx).to_json() {
+                Value::Number(n) => n.as_f64().map(validate::number).unwrap_or(Value::Null),
+                other => other,
+            }
         };
         if value.is_null() {
             data.remove(key);

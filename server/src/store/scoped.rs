@@ -66,11 +66,14 @@ impl Scoped {
     }
 }
 
+/// A statement is scoped when it filters on `tenant_id = $1`, or is an INSERT whose first
+/// column is `tenant_id` with the value `$1`.
 fn assert_scoped(sql: &str) {
-    assert!(
-        sql.contains("tenant_id = $1") || sql.contains("tenant_id = ?1"),
-        "a tenant-scoped statement must filter on `tenant_id = $1`: {sql}"
-    );
+    let filters = sql.contains("tenant_id = $1") || sql.contains("tenant_id = ?1");
+    let inserts = sql.trim_start().starts_with("INSERT INTO ")
+        && sql.split('(').nth(1).is_some_and(|cols| cols.trim_start().starts_with("tenant_id,"))
+        && (sql.contains("VALUES ($1,") || sql.contains("VALUES (?1,"));
+    assert!(filters || inserts, "a tenant-scoped statement must filter on or insert `tenant_id = $1`: {sql}");
 }
 
 impl Db {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{self, Credential};
 use super::{ApiKey, Department, Me, Member, Permissions, Role, Tenant};
-use crate::api::extract::{AppJson, Authed, PlatformAdmin, SESSION_COOKIE, TenantCtx, token_of};
+use crate::api::extract::{AdminCtx, AppJson, Authed, PlatformAdmin, SESSION_COOKIE, TenantCtx, token_of};
 use crate::api::{Access, AppState, Route, created, parse_id};
 use crate::error::{Error, Result};
 
@@ -250,8 +250,7 @@ pub struct AddMember {
     pub manager_id: Option<i64>,
 }
 
-async fn add_member(ctx: TenantCtx, AppJson(req): AppJson<AddMember>) -> Result<(StatusCode, Json<Member>)> {
-    ctx.actor.require_admin()?;
+async fn add_member(AdminCtx(ctx): AdminCtx, AppJson(req): AppJson<AddMember>) -> Result<(StatusCode, Json<Member>)> {
     let m = super::add_member(
         &ctx.db,
         super::NewMember {
@@ -291,11 +290,10 @@ pub mod double_option {
 }
 
 async fn update_member(
-    ctx: TenantCtx,
+    AdminCtx(ctx): AdminCtx,
     Path((_, user)): Path<(String, String)>,
     AppJson(req): AppJson<UpdateMember>,
 ) -> Result<Json<Member>> {
-    ctx.actor.require_admin()?;
     let user = parse_id(&user, "user")?;
     Ok(Json(super::update_member(&ctx.db, user, req.role, req.department_id, req.manager_id).await?))
 }
@@ -315,10 +313,9 @@ pub struct CreateDepartment {
 }
 
 async fn create_department(
-    ctx: TenantCtx,
+    AdminCtx(ctx): AdminCtx,
     AppJson(req): AppJson<CreateDepartment>,
 ) -> Result<(StatusCode, Json<Department>)> {
-    ctx.actor.require_admin()?;
     Ok(created(super::create_department(&ctx.db, &req.name, req.parent_id, req.head_user_id).await?))
 }
 
@@ -335,8 +332,7 @@ pub struct CreateRole {
     pub permissions: Permissions,
 }
 
-async fn create_role(ctx: TenantCtx, AppJson(req): AppJson<CreateRole>) -> Result<(StatusCode, Json<Role>)> {
-    ctx.actor.require_admin()?;
+async fn create_role(AdminCtx(ctx): AdminCtx, AppJson(req): AppJson<CreateRole>) -> Result<(StatusCode, Json<Role>)> {
     Ok(created(super::create_role(&ctx.db, &req.name, req.is_admin, &req.permissions).await?))
 }
 
@@ -347,16 +343,14 @@ pub struct UpdateRole {
 }
 
 async fn update_role(
-    ctx: TenantCtx,
+    AdminCtx(ctx): AdminCtx,
     Path((_, role)): Path<(String, String)>,
     AppJson(req): AppJson<UpdateRole>,
 ) -> Result<Json<Role>> {
-    ctx.actor.require_admin()?;
     Ok(Json(super::update_role(&ctx.db, parse_id(&role, "role")?, &req.permissions).await?))
 }
 
-async fn list_api_keys(ctx: TenantCtx) -> Result<Json<Vec<ApiKey>>> {
-    ctx.actor.require_admin()?;
+async fn list_api_keys(AdminCtx(ctx): AdminCtx) -> Result<Json<Vec<ApiKey>>> {
     Ok(Json(super::list_api_keys(&ctx.db).await?))
 }
 
@@ -378,10 +372,9 @@ pub struct CreatedApiKey {
 }
 
 async fn create_api_key(
-    ctx: TenantCtx,
+    AdminCtx(ctx): AdminCtx,
     AppJson(req): AppJson<CreateApiKey>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>)> {
-    ctx.actor.require_admin()?;
     if ctx.actor.api_key_id.is_some() {
         return Err(Error::Forbidden("API keys cannot create API keys".into()));
     }
@@ -390,8 +383,7 @@ async fn create_api_key(
     Ok(created(CreatedApiKey { key, secret }))
 }
 
-async fn revoke_api_key(ctx: TenantCtx, Path((_, key)): Path<(String, String)>) -> Result<StatusCode> {
-    ctx.actor.require_admin()?;
+async fn revoke_api_key(AdminCtx(ctx): AdminCtx, Path((_, key)): Path<(String, String)>) -> Result<StatusCode> {
     super::revoke_api_key(&ctx.db, parse_id(&key, "API key")?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
