@@ -31,6 +31,8 @@ enum Command {
     },
 }
 
+// The variants are the command names (`create-tenant`, …), hence the shared prefix.
+#[allow(clippy::enum_variant_names)]
 #[derive(Subcommand)]
 enum AdminTask {
     /// Create a tenant and its admin user.

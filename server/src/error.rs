@@ -160,15 +160,15 @@ impl IntoResponse for Error {
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if let Error::RateLimited { retry_after_secs } = self {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                headers.insert(header::RETRY_AFTER, v);
-            }
+        if let Error::RateLimited { retry_after_secs } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, v);
         }
-        if let Error::VersionConflict { current } = self {
-            if let Ok(v) = HeaderValue::from_str(&format!("\"{current}\"")) {
-                headers.insert(header::ETAG, v);
-            }
+        if let Error::VersionConflict { current } = self
+            && let Ok(v) = HeaderValue::from_str(&format!("\"{current}\""))
+        {
+            headers.insert(header::ETAG, v);
         }
         response
     }

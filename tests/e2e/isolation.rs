@@ -150,7 +150,7 @@ async fn tenant_b_cannot_reach_tenant_a(s: &TestServer) {
     assert_eq!(count(s, "alpha", &a, "customers").await, 1);
     assert_eq!(count(s, "beta", &b, "customers").await, 0);
     s.get("/api/v1/t/alpha/forms/customers", &a).await.expect(200);
-    s.get(&format!("/api/v1/t/alpha/api-keys"), &a).await.expect(200);
+    s.get("/api/v1/t/alpha/api-keys", &a).await.expect(200);
     // B's own id spaces do not open A's rows either: B asking for A's record id under B's tenant.
     s.get(&format!("/api/v1/t/beta/forms/customers/records/{record}"), &b).await.expect(404);
     s.get(&format!("/api/v1/t/beta/attachments/{attachment}"), &b).await.expect(404);

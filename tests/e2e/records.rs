@@ -274,13 +274,17 @@ async fn lists_filter_sort_and_page(s: &TestServer) {
             )
         })
         .collect();
-    expected.sort_by(|a, b| match (a.0, b.0) {
-        (Some(x), Some(y)) => y.cmp(&x).then(a.1.cmp(&b.1)),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.1.cmp(&b.1),
-    });
-    for sort in ["-credit", "-credit,id"] {
+    // Without an explicit tie-break, ties go by id in the direction of the last key.
+    for (sort, ids_desc) in [("-credit", true), ("-credit,id", false), ("-credit,-id", true)] {
+        expected.sort_by(|a, b| {
+            let by_id = if ids_desc { b.1.cmp(&a.1) } else { a.1.cmp(&b.1) };
+            match (a.0, b.0) {
+                (Some(x), Some(y)) => y.cmp(&x).then(by_id),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => by_id,
+            }
+        });
         let mut got = Vec::new();
         let mut cursor: Option<String> = None;
         loop {

@@ -79,10 +79,10 @@ fn strip_position(message: &str) -> String {
 
 /// The bearer token or session cookie of a request, if any.
 pub fn token_of(headers: &axum::http::HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
-            return Some(t.trim().to_owned());
-        }
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))
+    {
+        return Some(t.trim().to_owned());
     }
     headers
         .get_all(header::COOKIE)

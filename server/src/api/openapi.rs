@@ -100,7 +100,7 @@ fn operation_id(method: &axum::http::Method, path: &str) -> String {
     let mut id = method.as_str().to_lowercase();
     for seg in path.trim_start_matches("/api/v1").split('/').filter(|s| !s.is_empty()) {
         id.push('_');
-        id.push_str(&seg.replace(['{', '}'], "").replace('-', "_").replace('.', "_"));
+        id.push_str(&seg.replace(['{', '}'], "").replace(['-', '.'], "_"));
     }
     id
 }

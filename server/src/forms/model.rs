@@ -291,20 +291,20 @@ pub fn check_fields(fields: &[Field], prefix: &str, forms: &BTreeSet<String>, er
                 Some(_) => errors.push(FieldError::new(at(name), format!("a {} field has no {name}", ty.name()))),
             }
         }
-        if let (Some(Value::Number(a)), Some(Value::Number(b))) = (&f.min, &f.max) {
-            if a.as_f64() > b.as_f64() {
-                errors.push(FieldError::new(at("min"), "must not be greater than max"));
-            }
+        if let (Some(Value::Number(a)), Some(Value::Number(b))) = (&f.min, &f.max)
+            && a.as_f64() > b.as_f64()
+        {
+            errors.push(FieldError::new(at("min"), "must not be greater than max"));
         }
         let texty = matches!(ty, FieldType::Text | FieldType::LongText);
         let lengthy = texty || f.many || matches!(ty, FieldType::MultiSelect | FieldType::Subtable);
         if (f.min_length.is_some() || f.max_length.is_some()) && !lengthy {
             errors.push(FieldError::new(at("max_length"), format!("a {} field has no length", ty.name())));
         }
-        if let (Some(a), Some(b)) = (f.min_length, f.max_length) {
-            if a > b {
-                errors.push(FieldError::new(at("min_length"), "must not be greater than max_length"));
-            }
+        if let (Some(a), Some(b)) = (f.min_length, f.max_length)
+            && a > b
+        {
+            errors.push(FieldError::new(at("min_length"), "must not be greater than max_length"));
         }
         if let Some(p) = &f.pattern {
             if !texty {

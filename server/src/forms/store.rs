@@ -146,12 +146,11 @@ async fn check_definition(
         };
         let mut forms = vec![probe];
         for f in fields.iter().filter(|f| f.ty == FieldType::Relation) {
-            if let Some(t) = &f.target {
-                if t != form_key {
-                    if let Ok(target) = get_form(s, t).await {
-                        forms.push(target);
-                    }
-                }
+            if let Some(t) = &f.target
+                && t != form_key
+                && let Ok(target) = get_form(s, t).await
+            {
+                forms.push(target);
             }
         }
         errors.extend(FormSet::new(forms).check_formulas(form_id));
@@ -342,8 +341,12 @@ async fn sync_indexes(
         let Some(ety) = super::expr_type(field, &Default::default()).or(Some(expr::Type::Text)) else { continue };
         let _ = ty;
         let expression = crate::records::sort_sql(dialect, None, key, &ety);
+        // NULLs sort lowest on both databases (see records::query); PostgreSQL's index must
+        // be told so, or it cannot hand out rows in list order.
+        let nulls = if dialect == Dialect::Postgres { " NULLS FIRST" } else { "" };
         let sql = format!(
-            "CREATE INDEX IF NOT EXISTS {} ON records (tenant_id, ({expression}), id) WHERE form_id = {form_id} AND deleted_at IS NULL",
+            "CREATE INDEX IF NOT EXISTS {} ON records (tenant_id, ({expression}){nulls}, id) \
+             WHERE form_id = {form_id} AND deleted_at IS NULL",
             index_name(form_id, key)
         );
         sqlx::query(&sql).execute(&mut **tx).await?;

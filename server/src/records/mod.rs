@@ -47,19 +47,13 @@ pub struct Revision {
     pub changes: Value,
 }
 
-/// The SQL that reads a field for sorting, keyset paging and indexes: the expression
-/// language's canonical field access, with byte-order collation for text on PostgreSQL so
-/// that both databases order text alike.
+/// The SQL that reads a field for sorting, keyset paging and indexes: exactly the
+/// expression language's canonical field access (which already compares text by bytes on
+/// PostgreSQL), so that an index built from it serves filters and sorts alike.
 pub fn sort_sql(dialect: Dialect, alias: Option<&str>, key: &str, ty: &expr::Type) -> String {
     let storage = match crate::forms::system_field(key) {
         Some(f) => f.storage,
         None => expr::Storage::Json,
     };
-    let base = expr::field_sql(dialect, alias, key, ty, &storage);
-    match (dialect, ty) {
-        (Dialect::Postgres, expr::Type::Text | expr::Type::Date | expr::Type::DateTime) => {
-            format!("{base} COLLATE \"C\"")
-        }
-        _ => base,
-    }
+    expr::field_sql(dialect, alias, key, ty, &storage)
 }

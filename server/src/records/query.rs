@@ -149,7 +149,7 @@ pub async fn list_records(s: &Scoped, actor: &Actor, ident: &str, q: &ListQuery)
         };
         let field = expr::Schema::field(&t.set, t.form.id, key).filter(|_| !hidden(key));
         let Some(field) = field else { return Err(Error::invalid("sort", format!("unknown field `{key}`"))) };
-        if matches!(field.ty, expr::Type::List(_)) || field.relation.is_some() && key != "id" && false {
+        if matches!(field.ty, expr::Type::List(_)) {
             return Err(Error::invalid("sort", format!("cannot sort by `{key}`")));
         }
         if key == "id" {
@@ -167,7 +167,9 @@ pub async fn list_records(s: &Scoped, actor: &Actor, ident: &str, q: &ListQuery)
         return Err(Error::invalid("sort", format!("at most {MAX_SORT_KEYS} sort keys")));
     }
     if keys.last().is_none_or(|k| k.key != "id") {
-        keys.push(SortKey { key: "id".into(), ty: expr::Type::Number, desc: false, sql: "r.id".into() });
+        // Ties go by id in the direction of the last key, so one index scan serves the order.
+        let desc = keys.last().is_some_and(|k| k.desc);
+        keys.push(SortKey { key: "id".into(), ty: expr::Type::Number, desc, sql: "r.id".into() });
     }
 
     // Keyset pagination: continue after the cursor's row.

@@ -300,53 +300,41 @@ async fn insert_unique(
     Ok(())
 }
 
-async fn append_revision(
-    s: &Scoped,
-    tx: &mut Tx,
+/// One change of a record, as history and the outbox record it.
+struct Change<'a> {
     record_id: i64,
     version: i64,
-    op: &str,
-    actor: &Actor,
-    at: &str,
-    changes: &Value,
-) -> Result<()> {
+    /// `create`, `update`, `delete` or `restore`; the event is `record.<op>d`.
+    op: &'static str,
+    actor: &'a Actor,
+    at: &'a str,
+}
+
+/// Appends the revision of a write and its event to the outbox, in the write's transaction.
+async fn record_change(s: &Scoped, tx: &mut Tx, form: &Form, c: Change<'_>, changes: Value) -> Result<()> {
     s.query(
         "INSERT INTO revisions (tenant_id, record_id, version, op, actor_id, at, changes) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(record_id)
-    .bind(version)
-    .bind(op.to_owned())
-    .bind(actor.user_id.0)
-    .bind(at.to_owned())
+    .bind(c.record_id)
+    .bind(c.version)
+    .bind(c.op)
+    .bind(c.actor.user_id.0)
+    .bind(c.at)
     .bind(changes.to_string())
     .execute(&mut **tx)
     .await?;
-    Ok(())
-}
-
-/// Appends the event of a write to the outbox, in the write's transaction.
-async fn append_event(
-    s: &Scoped,
-    tx: &mut Tx,
-    kind: &str,
-    form: &Form,
-    record_id: i64,
-    version: i64,
-    actor: &Actor,
-    at: &str,
-    payload: Value,
-) -> Result<()> {
+    let kind = format!("record.{}d", c.op.trim_end_matches('e'));
     s.query(
         "INSERT INTO events (tenant_id, kind, form_id, record_id, version, actor_id, payload, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(kind.to_owned())
+    .bind(kind)
     .bind(form.id)
-    .bind(record_id)
-    .bind(version)
-    .bind(actor.user_id.0)
-    .bind(json!({"form": form.key, "record_id": record_id, "version": version, "change": payload}).to_string())
-    .bind(at.to_owned())
+    .bind(c.record_id)
+    .bind(c.version)
+    .bind(c.actor.user_id.0)
+    .bind(json!({"form": form.key, "record_id": c.record_id, "version": c.version, "change": changes}).to_string())
+    .bind(c.at)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -422,9 +410,8 @@ pub async fn create_record(
         .await?
         .try_get(0)?;
     insert_unique(s, &mut tx, &t.form, id, &unique_entries(&t.form, &data), "").await?;
-    let snapshot = Value::Object(data.clone());
-    append_revision(s, &mut tx, id, 1, "create", actor, &now, &snapshot).await?;
-    append_event(s, &mut tx, "record.created", &t.form, id, 1, actor, &now, snapshot).await?;
+    let change = Change { record_id: id, version: 1, op: "create", actor, at: &now };
+    record_change(s, &mut tx, &t.form, change, Value::Object(data.clone())).await?;
     tx.commit().await?;
     let record = Record {
         id,
@@ -706,9 +693,8 @@ pub async fn update_record(
         let added: Vec<(String, String)> =
             new_unique.into_iter().filter(|(f, v)| old_unique.get(f) != Some(v)).collect();
         insert_unique(s, &mut tx, &t.form, id, &added, "").await?;
-        let changes = Value::Object(changes);
-        append_revision(s, &mut tx, id, version, "update", actor, &now, &changes).await?;
-        append_event(s, &mut tx, "record.updated", &t.form, id, version, actor, &now, changes).await?;
+        let change = Change { record_id: id, version, op: "update", actor, at: &now };
+        record_change(s, &mut tx, &t.form, change, Value::Object(changes)).await?;
         tx.commit().await?;
         let record = Record { version, data, updated_at: now, ..current };
         let record = t.present(record);
@@ -769,8 +755,8 @@ pub async fn delete_record(s: &Scoped, actor: &Actor, ident: &str, id: i64, if_m
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    append_revision(s, &mut tx, id, version, "delete", actor, &now, &json!({})).await?;
-    append_event(s, &mut tx, "record.deleted", &t.form, id, version, actor, &now, json!({})).await?;
+    let change = Change { record_id: id, version, op: "delete", actor, at: &now };
+    record_change(s, &mut tx, &t.form, change, json!({})).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -806,8 +792,8 @@ pub async fn restore_record(s: &Scoped, actor: &Actor, ident: &str, id: i64) -> 
         return Err(Error::VersionConflict { current: current.version });
     }
     insert_unique(s, &mut tx, &t.form, id, &unique_entries(&t.form, &current.data), "").await?;
-    append_revision(s, &mut tx, id, version, "restore", actor, &now, &json!({})).await?;
-    append_event(s, &mut tx, "record.restored", &t.form, id, version, actor, &now, json!({})).await?;
+    let change = Change { record_id: id, version, op: "restore", actor, at: &now };
+    record_change(s, &mut tx, &t.form, change, json!({})).await?;
     tx.commit().await?;
     let record = Record { version, updated_at: now, deleted_at: None, ..current };
     Ok(t.present_owned(record))

@@ -59,10 +59,10 @@ pub fn check_create(form: &Form, input: &Map<String, Value>, perm: &FormPermissi
             Some(_) => None,
             None => f.default.clone(),
         };
-        if let Some(v) = value {
-            if let Some(n) = normalize(f, &v, &path, &mut out.errors, &mut out.refs) {
-                out.data.insert(f.key.clone(), n);
-            }
+        if let Some(v) = value
+            && let Some(n) = normalize(f, &v, &path, &mut out.errors, &mut out.refs)
+        {
+            out.data.insert(f.key.clone(), n);
         }
         if f.required && !out.data.contains_key(&f.key) && !out.errors.iter().any(|e| e.field == path) {
             out.errors.push(FieldError::new(path, "is required"));

@@ -405,15 +405,15 @@ async fn check_org(
     manager_id: Option<i64>,
     errors: &mut Vec<FieldError>,
 ) -> Result<()> {
-    if let Some(d) = department_id {
-        if !department_exists(s, d).await? {
-            errors.push(FieldError::new("department_id", "no such department in this tenant"));
-        }
+    if let Some(d) = department_id
+        && !department_exists(s, d).await?
+    {
+        errors.push(FieldError::new("department_id", "no such department in this tenant"));
     }
-    if let Some(m) = manager_id {
-        if !is_member(s, m).await? {
-            errors.push(FieldError::new("manager_id", "no such user in this tenant"));
-        }
+    if let Some(m) = manager_id
+        && !is_member(s, m).await?
+    {
+        errors.push(FieldError::new("manager_id", "no such user in this tenant"));
     }
     Ok(())
 }
@@ -496,15 +496,15 @@ pub async fn create_department(
     if name.trim().is_empty() || name.len() > 200 {
         errors.push(FieldError::new("name", "must be 1 to 200 characters"));
     }
-    if let Some(p) = parent_id {
-        if !department_exists(s, p).await? {
-            errors.push(FieldError::new("parent_id", "no such department in this tenant"));
-        }
+    if let Some(p) = parent_id
+        && !department_exists(s, p).await?
+    {
+        errors.push(FieldError::new("parent_id", "no such department in this tenant"));
     }
-    if let Some(h) = head {
-        if !is_member(s, h).await? {
-            errors.push(FieldError::new("head_user_id", "no such user in this tenant"));
-        }
+    if let Some(h) = head
+        && !is_member(s, h).await?
+    {
+        errors.push(FieldError::new("head_user_id", "no such user in this tenant"));
     }
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
