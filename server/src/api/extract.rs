@@ -138,23 +138,18 @@ impl FromRequestParts<AppState> for TenantCtx {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Authed(credential) = Authed::from_request_parts(parts, state).await?;
         let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| Error::NotFound("tenant"))?;
         let slug = params
             .iter()
             .find(|(name, _)| *name == "tenant")
             .map(|(_, v)| v.to_owned())
             .ok_or(Error::NotFound("tenant"))?;
-        let tenant = tenants::tenant_by_slug(&state.db, &slug).await?.ok_or(Error::NotFound("tenant"))?;
+        let token = token_of(&parts.headers).ok_or(Error::Unauthenticated)?;
+        let (credential, place) =
+            auth::authenticate_in(&state.db, &token, Some(&slug), state.config.session_policy()).await?;
+        parts.extensions.insert(credential);
+        let (tenant, actor) = place.ok_or(Error::NotFound("tenant"))?;
         let db = state.db.scoped(tenants::TenantId(tenant.id));
-        let actor = match credential {
-            Credential::Session { user_id, .. } => tenants::member_actor(&db, user_id).await?,
-            Credential::ApiKey { key_id, tenant_id, role_id, user_id } if tenant_id.0 == tenant.id => {
-                tenants::api_key_actor(&db, key_id, role_id, user_id).await?
-            }
-            Credential::ApiKey { .. } => None,
-        };
-        let actor = actor.ok_or(Error::NotFound("tenant"))?;
         Ok(TenantCtx { tenant, actor, db })
     }
 }

@@ -10,11 +10,11 @@ use serde_json::{Map, Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::insert::{assign_auto_numbers, insert_rows, unique_entries};
 use super::validate::{self, Checked, Ref, RefKind};
 use super::{Record, Revision};
 use crate::error::{Error, FieldError, Result};
-use crate::forms::model::{parse_auto_format, render_auto};
-use crate::forms::{FieldType, Form, FormSet};
+use crate::forms::{Form, FormSet};
 use crate::store::{DbError, Scoped, now_text};
 use crate::tenants::{Actor, FieldAccess, FormPermission, Scope};
 
@@ -265,14 +265,6 @@ async fn compute_formulas(
     Ok(())
 }
 
-/// (field, value) pairs the uniqueness table must hold for `data`.
-fn unique_entries(form: &Form, data: &Map<String, Value>) -> Vec<(String, String)> {
-    form.active_fields()
-        .filter(|f| f.unique)
-        .filter_map(|f| Some((f.key.clone(), validate::unique_value(data.get(&f.key)?, f.unique_normalized)?)))
-        .collect()
-}
-
 async fn insert_unique(
     s: &Scoped,
     tx: &mut Tx,
@@ -340,27 +332,6 @@ async fn record_change(s: &Scoped, tx: &mut Tx, form: &Form, c: Change<'_>, chan
     Ok(())
 }
 
-/// Fills the auto-number fields of a new record; counters advance inside `tx`.
-async fn assign_auto_numbers(s: &Scoped, tx: &mut Tx, form: &Form, data: &mut Map<String, Value>) -> Result<()> {
-    for f in form.active_fields().filter(|f| f.ty == FieldType::AutoNumber) {
-        let Some(parts) = f.format.as_deref().and_then(|fmt| parse_auto_format(fmt).ok()) else { continue };
-        let today = Utc::now().date_naive();
-        let (period, _) = render_auto(&parts, today, 0);
-        let counter = format!("auto:{}:{}:{period}", form.id, f.key);
-        let n: i64 = s
-            .query(
-                "INSERT INTO counters (tenant_id, name, value) VALUES ($1, $2, 1) \
-                 ON CONFLICT (tenant_id, name) DO UPDATE SET value = counters.value + 1 RETURNING value",
-            )
-            .bind(counter)
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get(0)?;
-        data.insert(f.key.clone(), Value::String(render_auto(&parts, today, n).1));
-    }
-    Ok(())
-}
-
 fn prefixed(errors: Vec<FieldError>, prefix: &str) -> Vec<FieldError> {
     errors.into_iter().map(|e| FieldError::new(format!("{prefix}{}", e.field), e.message)).collect()
 }
@@ -392,27 +363,12 @@ pub async fn create_record(
     if !t.perm.create {
         return Err(Error::Forbidden(format!("your role may not create records in `{}`", t.form.key)));
     }
-    let mut data = prepare_new(s, &t, &input, "").await?.map_err(Error::Invalid)?;
+    let data = prepare_new(s, &t, &input, "").await?.map_err(Error::Invalid)?;
+    let mut rows = vec![data];
+    assign_auto_numbers(s, &t.form, &mut rows).await?;
     let now = now_text();
-    let mut tx = s.db().begin().await?;
-    assign_auto_numbers(s, &mut tx, &t.form, &mut data).await?;
-    let data_text = Value::Object(data.clone()).to_string();
-    let id: i64 = s
-        .query(
-            "INSERT INTO records (tenant_id, form_id, data, version, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3::jsonb, 1, $4, $5, $5) RETURNING id",
-        )
-        .bind(t.form.id)
-        .bind(data_text)
-        .bind(actor.user_id.0)
-        .bind(now.clone())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-    insert_unique(s, &mut tx, &t.form, id, &unique_entries(&t.form, &data), "").await?;
-    let change = Change { record_id: id, version: 1, op: "create", actor, at: &now };
-    record_change(s, &mut tx, &t.form, change, Value::Object(data.clone())).await?;
-    tx.commit().await?;
+    let id = insert_rows(s, &t.form, actor, &now, &rows, |_| String::new()).await?[0];
+    let data = rows.pop().unwrap_or_default();
     let record = Record {
         id,
         form: t.form.key.clone(),
@@ -469,11 +425,22 @@ pub async fn bulk_create(
     }
     for (field, values) in &by_field {
         for chunk in values.chunks(500) {
-            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
-            let sql = format!(
-                "SELECT value FROM record_unique WHERE tenant_id = $1 AND form_id = $2 AND field = $3 AND value IN ({})",
-                placeholders.join(", ")
-            );
+            // PostgreSQL plans a long IN list of parameters as a linear scan per row when its
+            // statistics are stale (a table that just grew); a join against VALUES is hashed.
+            let sql = if s.db().dialect() == crate::store::Dialect::Postgres {
+                let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}::text)", i + 4)).collect();
+                format!(
+                    "SELECT u.value FROM record_unique u JOIN (VALUES {}) AS x(v) ON u.value = x.v \
+                     WHERE u.tenant_id = $1 AND u.form_id = $2 AND u.field = $3",
+                    values.join(", ")
+                )
+            } else {
+                let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+                format!(
+                    "SELECT value FROM record_unique WHERE tenant_id = $1 AND form_id = $2 AND field = $3 AND value IN ({})",
+                    placeholders.join(", ")
+                )
+            };
             let sql = s.db().sql(&sql).into_owned();
             let mut q = s.query_dynamic(&sql).bind(t.form.id).bind(field.clone());
             for (_, v) in chunk {
@@ -497,91 +464,9 @@ pub async fn bulk_create(
     for data in &mut rows {
         compute_formulas(s, &t, data, &Map::new()).await?;
     }
+    assign_auto_numbers(s, &t.form, &mut rows).await?;
     let now = now_text();
-    let mut tx = s.db().begin().await?;
-    let mut ids = Vec::with_capacity(rows.len());
-    for chunk_start in (0..rows.len()).step_by(BULK_CHUNK) {
-        let end = (chunk_start + BULK_CHUNK).min(rows.len());
-        let chunk = &mut rows[chunk_start..end];
-        for data in chunk.iter_mut() {
-            assign_auto_numbers(s, &mut tx, &t.form, data).await?;
-        }
-        let values: Vec<String> =
-            (0..chunk.len()).map(|i| format!("($1, $2, ${}::jsonb, 1, $3, $4, $4)", i + 5)).collect();
-        let sql = format!(
-            "INSERT INTO records (tenant_id, form_id, data, version, created_by, created_at, updated_at) VALUES {} RETURNING id",
-            values.join(", ")
-        );
-        let sql = s.db().sql(&sql).into_owned();
-        let mut q = s.query_dynamic(&sql).bind(t.form.id).bind(actor.user_id.0).bind(now.clone());
-        for data in chunk.iter() {
-            q = q.bind(Value::Object(data.clone()).to_string());
-        }
-        let chunk_ids: Vec<i64> =
-            q.fetch_all(&mut *tx).await?.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
-        if chunk_ids.len() != chunk.len() {
-            return Err(Error::Internal(anyhow::anyhow!(
-                "bulk insert returned {} ids for {} rows",
-                chunk_ids.len(),
-                chunk.len()
-            )));
-        }
-        let mut entries = Vec::new();
-        for (data, id) in chunk.iter().zip(&chunk_ids) {
-            for (field, value) in unique_entries(&t.form, data) {
-                entries.push((*id, field, value));
-            }
-        }
-        if !entries.is_empty() {
-            let values: Vec<String> = (0..entries.len())
-                .map(|i| format!("($1, $2, ${}, ${}, ${})", 3 * i + 3, 3 * i + 4, 3 * i + 5))
-                .collect();
-            let sql = format!(
-                "INSERT INTO record_unique (tenant_id, form_id, field, value, record_id) VALUES {}",
-                values.join(", ")
-            );
-            let sql = s.db().sql(&sql).into_owned();
-            let mut q = s.query_dynamic(&sql).bind(t.form.id);
-            for (id, field, value) in &entries {
-                q = q.bind(field.clone()).bind(value.clone()).bind(*id);
-            }
-            q.execute(&mut *tx).await.map_err(|e| match DbError::from_sqlx(e) {
-                DbError::Unique(_) => {
-                    Error::Conflict(vec![FieldError::new("records", "a unique value was taken meanwhile; retry")])
-                }
-                other => other.into(),
-            })?;
-        }
-        // Revisions and events, batched the same way.
-        let values: Vec<String> =
-            (0..chunk.len()).map(|i| format!("($1, ${}, 1, 'create', $2, $3, ${})", 2 * i + 4, 2 * i + 5)).collect();
-        let sql = format!(
-            "INSERT INTO revisions (tenant_id, record_id, version, op, actor_id, at, changes) VALUES {}",
-            values.join(", ")
-        );
-        let sql = s.db().sql(&sql).into_owned();
-        let mut q = s.query_dynamic(&sql).bind(actor.user_id.0).bind(now.clone());
-        for (data, id) in chunk.iter().zip(&chunk_ids) {
-            q = q.bind(*id).bind(Value::Object(data.clone()).to_string());
-        }
-        q.execute(&mut *tx).await?;
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("($1, 'record.created', $2, ${}, 1, $3, ${}, $4)", 2 * i + 5, 2 * i + 6))
-            .collect();
-        let sql = format!(
-            "INSERT INTO events (tenant_id, kind, form_id, record_id, version, actor_id, payload, created_at) VALUES {}",
-            values.join(", ")
-        );
-        let sql = s.db().sql(&sql).into_owned();
-        let mut q = s.query_dynamic(&sql).bind(t.form.id).bind(actor.user_id.0).bind(now.clone());
-        for (data, id) in chunk.iter().zip(&chunk_ids) {
-            let payload = json!({"form": t.form.key, "record_id": id, "version": 1, "change": data});
-            q = q.bind(*id).bind(payload.to_string());
-        }
-        q.execute(&mut *tx).await?;
-        ids.extend(chunk_ids);
-    }
-    tx.commit().await?;
+    let ids = insert_rows(s, &t.form, actor, &now, &rows, |k| format!("records[{k}].")).await?;
     Ok(rows
         .into_iter()
         .zip(ids)
@@ -600,9 +485,6 @@ pub async fn bulk_create(
         })
         .collect())
 }
-
-/// Rows per multi-row INSERT in bulk writes (well under SQLite's 32,766 parameters).
-const BULK_CHUNK: usize = 200;
 
 /// Field → `[before, after]` for every field that differs.
 fn diff(before: &Map<String, Value>, after: &Map<String, Value>) -> Map<String, Value> {

@@ -66,14 +66,23 @@ impl Scoped {
     }
 }
 
-/// A statement is scoped when it filters on `tenant_id = $1`, or is an INSERT whose first
-/// column is `tenant_id` with the value `$1`.
+/// A statement is scoped when it filters on `tenant_id = $1`, or when every INSERT in it
+/// (a script or CTEs may hold several) has `tenant_id` as its first column and `$1` as the
+/// first value.
 fn assert_scoped(sql: &str) {
     let filters = sql.contains("tenant_id = $1") || sql.contains("tenant_id = ?1");
-    let inserts = sql.trim_start().starts_with("INSERT INTO ")
-        && sql.split('(').nth(1).is_some_and(|cols| cols.trim_start().starts_with("tenant_id,"))
-        && (sql.contains("VALUES ($1,") || sql.contains("VALUES (?1,"));
-    assert!(filters || inserts, "a tenant-scoped statement must filter on or insert `tenant_id = $1`: {sql}");
+    let inserts: Vec<&str> = sql.split("INSERT INTO ").skip(1).collect();
+    let all_inserts_scoped = !inserts.is_empty()
+        && inserts.iter().all(|ins| {
+            let columns_ok = ins.split('(').nth(1).is_some_and(|cols| cols.trim_start().starts_with("tenant_id,"));
+            let values_ok =
+                ins.split_once("VALUES ").is_some_and(|(_, v)| v.starts_with("($1") || v.starts_with("(?1"));
+            columns_ok && values_ok
+        });
+    assert!(
+        filters || all_inserts_scoped,
+        "a tenant-scoped statement must filter on or insert `tenant_id = $1`: {sql}"
+    );
 }
 
 impl Db {

@@ -13,7 +13,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::UserId;
+use super::{Actor, Role, Tenant, UserId};
 use crate::error::{Error, Result};
 use crate::store::{Db, TenantId, format_time, now_text};
 
@@ -95,33 +95,58 @@ impl Credential {
 
 /// Resolves a bearer token or session cookie value.
 pub async fn authenticate(db: &Db, token: &str, policy: SessionPolicy) -> Result<Credential> {
+    Ok(authenticate_in(db, token, None, policy).await?.0)
+}
+
+/// Resolves a credential and, with `tenant`, the caller's place in that tenant — in one
+/// query, since every tenant-scoped request needs both. The tenant part is None when the
+/// tenant does not exist or the caller is not in it.
+pub async fn authenticate_in(
+    db: &Db,
+    token: &str,
+    tenant: Option<&str>,
+    policy: SessionPolicy,
+) -> Result<(Credential, Option<(Tenant, Actor)>)> {
     let hash = secret_hash(token);
+    let slug = tenant.unwrap_or("").to_owned();
     if token.starts_with(API_KEY_PREFIX) {
         let row = db
             .global(
-                "SELECT k.id, k.tenant_id, k.role_id, k.created_by FROM api_keys k \
+                "SELECT k.id, k.tenant_id, k.role_id, k.created_by, \
+                 t.id AS t_id, t.slug, t.name AS t_name, t.created_at, \
+                 r.id AS r_id, r.name AS r_name, r.is_admin, r.permissions, NULL AS department_id \
+                 FROM api_keys k LEFT JOIN tenants t ON t.slug = $2 AND t.id = k.tenant_id \
+                 LEFT JOIN roles r ON r.id = k.role_id AND r.tenant_id = k.tenant_id \
                  WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
             )
             .bind(hash)
+            .bind(slug)
             .fetch_optional(db.reader())
             .await?
             .ok_or(Error::Unauthenticated)?;
-        return Ok(Credential::ApiKey {
-            key_id: row.try_get(0)?,
-            tenant_id: TenantId(row.try_get(1)?),
-            role_id: row.try_get(2)?,
-            user_id: UserId(row.try_get(3)?),
-        });
+        let key_id: i64 = row.try_get(0)?;
+        let user_id = UserId(row.try_get(3)?);
+        let credential =
+            Credential::ApiKey { key_id, tenant_id: TenantId(row.try_get(1)?), role_id: row.try_get(2)?, user_id };
+        let place = place_from_row(&row, user_id, Some(key_id))?;
+        return Ok((credential, place));
     }
     if !token.starts_with(SESSION_PREFIX) {
         return Err(Error::Unauthenticated);
     }
     let row = db
         .global(
-            "SELECT s.user_id, s.last_seen_at, s.expires_at, u.is_platform_admin FROM sessions s \
-             JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND u.disabled_at IS NULL",
+            "SELECT s.user_id, s.last_seen_at, s.expires_at, u.is_platform_admin, \
+             t.id AS t_id, t.slug, t.name AS t_name, t.created_at, \
+             r.id AS r_id, r.name AS r_name, r.is_admin, r.permissions, m.department_id \
+             FROM sessions s JOIN users u ON u.id = s.user_id AND u.disabled_at IS NULL \
+             LEFT JOIN tenants t ON t.slug = $2 \
+             LEFT JOIN memberships m ON m.tenant_id = t.id AND m.user_id = s.user_id \
+             LEFT JOIN roles r ON r.id = m.role_id AND r.tenant_id = m.tenant_id \
+             WHERE s.token_hash = $1",
         )
         .bind(&hash)
+        .bind(slug)
         .fetch_optional(db.reader())
         .await?
         .ok_or(Error::Unauthenticated)?;
@@ -144,7 +169,40 @@ pub async fn authenticate(db: &Db, token: &str, policy: SessionPolicy) -> Result
             .execute(db.writer())
             .await?;
     }
-    Ok(Credential::Session { user_id: UserId(user_id), is_platform_admin: is_platform_admin != 0 })
+    let place = place_from_row(&row, UserId(user_id), None)?;
+    Ok((Credential::Session { user_id: UserId(user_id), is_platform_admin: is_platform_admin != 0 }, place))
+}
+
+/// The tenant and actor columns of an [`authenticate_in`] row, when both are there.
+fn place_from_row(
+    row: &sqlx::any::AnyRow,
+    user_id: UserId,
+    api_key_id: Option<i64>,
+) -> Result<Option<(Tenant, Actor)>> {
+    let (Some(tenant_id), Some(role_id)) =
+        (row.try_get::<Option<i64>, _>("t_id")?, row.try_get::<Option<i64>, _>("r_id")?)
+    else {
+        return Ok(None);
+    };
+    let permissions: String = row.try_get("permissions")?;
+    let tenant = Tenant {
+        id: tenant_id,
+        slug: row.try_get("slug")?,
+        name: row.try_get("t_name")?,
+        created_at: row.try_get("created_at")?,
+    };
+    let actor = Actor {
+        user_id,
+        role: Role {
+            id: role_id,
+            name: row.try_get("r_name")?,
+            is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+            permissions: serde_json::from_str(&permissions).map_err(anyhow::Error::from)?,
+        },
+        department_id: row.try_get("department_id")?,
+        api_key_id,
+    };
+    Ok(Some((tenant, actor)))
 }
 
 /// A successful login.
