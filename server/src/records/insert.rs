@@ -73,13 +73,18 @@ pub async fn insert_rows(
     rows: &[Map<String, Value>],
     path: impl Fn(usize) -> String,
 ) -> Result<Vec<i64>> {
-    let texts: Vec<String> = rows.iter().map(|d| Value::Object(d.clone()).to_string()).collect();
+    let texts: Vec<String> = rows.iter().map(|d| serde_json::to_string(d).unwrap_or_default()).collect();
+    // The event carries the change; its record id is the event row's own column.
+    let payloads: Vec<String> = texts
+        .iter()
+        .map(|t| format!(r#"{{"form":{},"version":1,"change":{t}}}"#, Value::from(form.key.as_str())))
+        .collect();
     let uniques: Vec<Vec<(String, String)>> = rows.iter().map(|d| unique_entries(form, d)).collect();
     let dialect = s.db().dialect();
     let mut conn = s.db().writer().acquire().await?;
     let result = match dialect {
-        Dialect::Sqlite => sqlite_insert(s, &mut conn, form, actor, now, &texts, &uniques).await,
-        Dialect::Postgres => postgres_insert(s, &mut conn, form, actor, now, &texts, &uniques).await,
+        Dialect::Sqlite => sqlite_insert(s, &mut conn, form, actor, now, (&texts, &payloads), &uniques).await,
+        Dialect::Postgres => postgres_insert(s, &mut conn, form, actor, now, (&texts, &payloads), &uniques).await,
     };
     match result {
         Ok(ids) => Ok(ids),
@@ -137,72 +142,75 @@ async fn sqlite_insert(
     form: &Form,
     actor: &Actor,
     now: &str,
-    texts: &[String],
+    (texts, payloads): (&[String], &[String]),
     uniques: &[Vec<(String, String)>],
 ) -> Result<Vec<i64>, sqlx::Error> {
+    // Ids of our own rows go in as literals (the statement text then depends only on the
+    // tenant, form, actor and row count, so SQLite's prepared statements are reused); values
+    // are bound by position, in the order they appear: SQLite looks numbered parameters up by
+    // a linear scan, which made a 500-row statement quadratic. New ids come from one MAX(id)
+    // per statement.
+    let (tenant, form_id, actor_id) = (s.tenant().0, form.id, actor.user_id.0);
     let mut ids = Vec::with_capacity(texts.len());
     let chunks = texts.len().div_ceil(CHUNK);
     for c in 0..chunks {
         let range = c * CHUNK..((c + 1) * CHUNK).min(texts.len());
         let n = range.len();
-        // ?1 tenant, ?2 form, ?3 actor, ?4 now, ?5 form key, ?6.. row data, then unique pairs.
-        let data = |k: usize| format!("?{}", 6 + k);
-        let id = |k: usize| format!("((SELECT MAX(id) FROM records) - {})", n - 1 - k);
+        let id = format!("m.mx - {} + v.column1", n - 1);
+        let tail = "(SELECT MAX(id) AS mx FROM records) AS m, (SELECT ? AS at) AS t";
         let mut sql = String::new();
         if c == 0 {
             sql.push_str("BEGIN IMMEDIATE;\n");
         }
-        let values: Vec<String> = (0..n).map(|k| format!("(?1, ?2, {}, 1, ?3, ?4, ?4)", data(k))).collect();
+        let values = vec![format!("({tenant}, {form_id}, ?, 1, {actor_id}, ?, ?)"); n];
         sql.push_str(&format!(
             "INSERT INTO records (tenant_id, form_id, data, version, created_by, created_at, updated_at) VALUES {};\n",
             values.join(", ")
         ));
-        let mut next = 6 + n;
         let mut pairs = Vec::new();
-        let mut unique_values = Vec::new();
         for (k, entries) in uniques[range.clone()].iter().enumerate() {
             for (field, value) in entries {
-                unique_values.push(format!("(?1, ?2, ?{}, ?{}, {})", next, next + 1, id(k)));
-                pairs.push((field.clone(), value.clone()));
-                next += 2;
+                pairs.push((k, field.as_str(), value.as_str()));
             }
         }
-        if !unique_values.is_empty() {
+        if !pairs.is_empty() {
+            let values: Vec<String> = pairs.iter().map(|(k, _, _)| format!("({k}, ?, ?)")).collect();
             sql.push_str(&format!(
-                "INSERT INTO record_unique (tenant_id, form_id, field, value, record_id) VALUES {};\n",
-                unique_values.join(", ")
+                "INSERT INTO record_unique (tenant_id, form_id, field, value, record_id) \
+                 SELECT {tenant}, {form_id}, v.column2, v.column3, {id} FROM (VALUES {}) AS v, \
+                 (SELECT MAX(id) AS mx FROM records) AS m;\n",
+                values.join(", ")
             ));
         }
-        let revisions: Vec<String> =
-            (0..n).map(|k| format!("(?1, {}, 1, 'create', ?3, ?4, {})", id(k), data(k))).collect();
+        let numbered: Vec<String> = (0..n).map(|k| format!("({k}, ?)")).collect();
+        let numbered = numbered.join(", ");
         sql.push_str(&format!(
-            "INSERT INTO revisions (tenant_id, record_id, version, op, actor_id, at, changes) VALUES {};\n",
-            revisions.join(", ")
+            "INSERT INTO revisions (tenant_id, record_id, version, op, actor_id, at, changes) \
+             SELECT {tenant}, {id}, 1, 'create', {actor_id}, t.at, v.column2 FROM (VALUES {numbered}) AS v, {tail};\n"
         ));
-        let events: Vec<String> = (0..n)
-            .map(|k| {
-                format!(
-                    "(?1, 'record.created', ?2, {id}, 1, ?3, json_object('form', ?5, 'record_id', {id}, 'version', 1, 'change', json({d})), ?4)",
-                    id = id(k),
-                    d = data(k)
-                )
-            })
-            .collect();
         sql.push_str(&format!(
-            "INSERT INTO events (tenant_id, kind, form_id, record_id, version, actor_id, payload, created_at) VALUES {};\n",
-            events.join(", ")
+            "INSERT INTO events (tenant_id, kind, form_id, record_id, version, actor_id, payload, created_at) \
+             SELECT {tenant}, 'record.created', {form_id}, {id}, 1, {actor_id}, v.column2, t.at FROM (VALUES {numbered}) AS v, {tail};\n"
         ));
-        sql.push_str("SELECT MAX(id) FROM records WHERE tenant_id = ?1;\n");
+        sql.push_str("SELECT MAX(id) FROM records;\n");
         if c + 1 == chunks {
             sql.push_str("COMMIT;");
         }
-        let mut q = s.query_dynamic(&sql).bind(form.id).bind(actor.user_id.0).bind(now).bind(form.key.as_str());
+        let mut q = s.script(&sql);
+        for t in &texts[range.clone()] {
+            q = q.bind(t.as_str()).bind(now).bind(now);
+        }
+        for (_, field, value) in &pairs {
+            q = q.bind(*field).bind(*value);
+        }
         for t in &texts[range.clone()] {
             q = q.bind(t.as_str());
         }
-        for (field, value) in &pairs {
-            q = q.bind(field.clone()).bind(value.clone());
+        q = q.bind(now);
+        for p in &payloads[range.clone()] {
+            q = q.bind(p.as_str());
         }
+        q = q.bind(now);
         let rows = q.fetch_all(&mut **conn).await?;
         let last: i64 = rows.last().ok_or_else(|| sqlx::Error::RowNotFound)?.try_get(0)?;
         ids.extend((0..n as i64).map(|k| last - (n as i64 - 1) + k));
@@ -216,7 +224,7 @@ async fn postgres_insert(
     form: &Form,
     actor: &Actor,
     now: &str,
-    texts: &[String],
+    (texts, payloads): (&[String], &[String]),
     uniques: &[Vec<(String, String)>],
 ) -> Result<Vec<i64>, sqlx::Error> {
     let ids: Vec<i64> =
@@ -234,10 +242,11 @@ async fn postgres_insert(
     for c in 0..chunks {
         let range = c * CHUNK..((c + 1) * CHUNK).min(texts.len());
         let n = range.len();
-        // $1 tenant, $2 form, $3 actor, $4 now, $5 form key, then (id, data) per row, then unique pairs.
-        let id = |k: usize| format!("${}::bigint", 6 + 2 * k);
-        let data = |k: usize| format!("${}::text", 7 + 2 * k);
-        let mut next = 6 + 2 * n;
+        // $1 tenant, $2 form, $3 actor, $4 now, then (id, data, payload) per row, then unique pairs.
+        let id = |k: usize| format!("${}::bigint", 5 + 3 * k);
+        let data = |k: usize| format!("${}::text", 6 + 3 * k);
+        let payload = |k: usize| format!("${}::text", 7 + 3 * k);
+        let mut next = 5 + 3 * n;
         let records: Vec<String> = (0..n)
             .map(|k| {
                 format!("($1::bigint, {}, $2::bigint, {}::jsonb, 1, $3::bigint, $4::text, $4::text)", id(k), data(k))
@@ -277,10 +286,9 @@ async fn postgres_insert(
         let events: Vec<String> = (0..n)
             .map(|k| {
                 format!(
-                    "($1::bigint, 'record.created', $2::bigint, {id}, 1, $3::bigint, \
-                     json_build_object('form', $5::text, 'record_id', {id}, 'version', 1, 'change', {d}::jsonb)::text, $4::text)",
-                    id = id(k),
-                    d = data(k)
+                    "($1::bigint, 'record.created', $2::bigint, {}, 1, $3::bigint, {}, $4::text)",
+                    id(k),
+                    payload(k)
                 )
             })
             .collect();
@@ -288,9 +296,9 @@ async fn postgres_insert(
             " INSERT INTO events (tenant_id, kind, form_id, record_id, version, actor_id, payload, created_at) VALUES {}",
             events.join(", ")
         ));
-        let mut q = s.query_dynamic(&sql).bind(form.id).bind(actor.user_id.0).bind(now).bind(form.key.as_str());
+        let mut q = s.query_dynamic(&sql).bind(form.id).bind(actor.user_id.0).bind(now);
         for (k, t) in texts[range.clone()].iter().enumerate() {
-            q = q.bind(ids[range.start + k]).bind(t.as_str());
+            q = q.bind(ids[range.start + k]).bind(t.as_str()).bind(payloads[range.start + k].as_str());
         }
         for (field, value) in &pairs {
             q = q.bind(field.clone()).bind(value.clone());

@@ -325,7 +325,7 @@ async fn record_change(s: &Scoped, tx: &mut Tx, form: &Form, c: Change<'_>, chan
     .bind(c.record_id)
     .bind(c.version)
     .bind(c.actor.user_id.0)
-    .bind(json!({"form": form.key, "record_id": c.record_id, "version": c.version, "change": changes}).to_string())
+    .bind(json!({"form": form.key, "version": c.version, "change": changes}).to_string())
     .bind(c.at)
     .execute(&mut **tx)
     .await?;

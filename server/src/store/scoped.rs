@@ -60,6 +60,26 @@ impl Scoped {
         sqlx::query(sql).bind(self.tenant.0)
     }
 
+    /// A statement (or SQLite script) that writes this tenant's id as a literal instead of
+    /// binding it: every INSERT in it must start its values with that literal. For the few
+    /// generated hot-path statements where binding the tenant in every row would cost.
+    pub fn script<'q>(&self, sql: &'q str) -> Query<'q, Any, AnyArguments<'q>> {
+        let literal = self.tenant.0.to_string();
+        let inserts: Vec<&str> = sql.split("INSERT INTO ").skip(1).collect();
+        let scoped = !inserts.is_empty()
+            && inserts.iter().all(|ins| {
+                let columns_ok = ins.split('(').nth(1).is_some_and(|cols| cols.trim_start().starts_with("tenant_id,"));
+                let values_ok = match (ins.split_once(") VALUES ("), ins.split_once(") SELECT ")) {
+                    (Some((_, v)), _) => v.starts_with(&format!("{literal},")),
+                    (None, Some((_, v))) => v.starts_with(&format!("{literal},")),
+                    _ => false,
+                };
+                columns_ok && values_ok
+            });
+        assert!(scoped, "every INSERT of a tenant script must write tenant_id {literal} first: {sql}");
+        sqlx::query(sql)
+    }
+
     fn prepare(&self, sql: &'static str) -> &'static str {
         assert_scoped(sql);
         self.db.stmt(sql)
