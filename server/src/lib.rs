@@ -29,7 +29,8 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<String>
     let url = config.database_url()?;
     let db = Db::connect(&url).await?;
     let generated = bootstrap(&db, &config).await?;
-    Ok((AppState { db, config: Arc::new(config) }, generated))
+    let batcher = (db.dialect() == store::Dialect::Sqlite).then(records::Batcher::start);
+    Ok((AppState { db, config: Arc::new(config), batcher }, generated))
 }
 
 /// First start on an empty database: tenant `default` and its admin, who is also the

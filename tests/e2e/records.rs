@@ -429,3 +429,46 @@ async fn roles_limit_records_and_fields(s: &TestServer) {
     s.post("/api/v1/t/default/forms", &clerk, json!({"key": "x", "name": "X", "fields": []})).await.expect(403);
 }
 both!(roles_limit_records_and_fields_case, roles_limit_records_and_fields);
+
+async fn concurrent_creates_keep_their_own_outcome(s: &TestServer) {
+    let admin = &s.admin;
+    customers(s, "default", admin).await;
+    customer(s, "default", admin, "Taken").await;
+    // 40 creates at once: most distinct, some clashing with a stored name or with each other.
+    let names: Vec<String> = (0..40)
+        .map(|i| match i % 10 {
+            3 => "taken".to_owned(),
+            7 => "Twin".to_owned(),
+            _ => format!("Distinct {i}"),
+        })
+        .collect();
+    let answers = futures::future::join_all(
+        names.iter().map(|n| s.post("/api/v1/t/default/forms/customers/records", admin, json!({"data": {"name": n}}))),
+    )
+    .await;
+    let mut twins = 0;
+    for (name, a) in names.iter().zip(&answers) {
+        match name.as_str() {
+            "taken" => {
+                assert_eq!(a.status, 409, "{name}: {}", a.body);
+                assert_eq!(a.error_fields(), ["data.name"]);
+            }
+            "Twin" if a.status == 201 => twins += 1,
+            "Twin" => assert_eq!(a.status, 409, "{}", a.body),
+            _ => {
+                assert_eq!(a.status, 201, "{name}: {}", a.body);
+                let id = a.body["id"].as_i64().expect("id");
+                let got = s.get(&format!("/api/v1/t/default/forms/customers/records/{id}"), admin).await.expect(200);
+                assert_eq!(got.body["data"]["name"], name.as_str(), "the id answered belongs to this record");
+            }
+        }
+    }
+    assert_eq!(twins, 1, "exactly one of the clashing creates wins");
+    assert_eq!(count(s, "default", admin, "customers").await, 1 + 32 + 1);
+    let history = s.get("/api/v1/t/default/forms/customers/records?limit=1000", admin).await.expect(200);
+    for r in history.body["items"].as_array().expect("items") {
+        let h = s.get(&format!("/api/v1/t/default/forms/customers/records/{}/history", r["id"]), admin).await.expect(200);
+        assert_eq!(h.body[0]["changes"]["name"], r["data"]["name"], "each revision belongs to its record");
+    }
+}
+both!(concurrent_creates_keep_their_own_outcome_case, concurrent_creates_keep_their_own_outcome);

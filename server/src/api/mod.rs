@@ -32,6 +32,9 @@ use crate::store::Db;
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
+    /// Group commit of record creates on SQLite (None on PostgreSQL, where writes run in
+    /// parallel).
+    pub batcher: Option<crate::records::Batcher>,
 }
 
 /// Who may call a route.

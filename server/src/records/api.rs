@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,7 +13,7 @@ use sqlx::Row;
 
 use super::{ListPage, ListQuery, Record, Revision};
 use crate::api::extract::{AppJson, TenantCtx};
-use crate::api::{Route, parse_id};
+use crate::api::{AppState, Route, parse_id};
 use crate::error::{Error, FieldError, Result};
 use crate::store::now_text;
 
@@ -168,11 +168,12 @@ async fn list_records(
 }
 
 async fn create_record(
+    State(state): State<AppState>,
     ctx: TenantCtx,
     Path((_, form)): Path<(String, String)>,
     AppJson(input): AppJson<RecordInput>,
 ) -> Result<Response> {
-    let (_, r) = super::create_record(&ctx.db, &ctx.actor, &form, input.data).await?;
+    let (_, r) = super::create_record(&ctx.db, &ctx.actor, &form, input.data, state.batcher.as_ref()).await?;
     Ok(with_etag(StatusCode::CREATED, r))
 }
 

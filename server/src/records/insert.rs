@@ -310,3 +310,95 @@ async fn postgres_insert(
     }
     Ok(ids)
 }
+
+/// Group commit for SQLite, where every write goes through one connection: concurrent
+/// single-record creates are queued, and whatever has queued while the previous write ran
+/// is written together in one transaction. Each request still gets its own outcome: when a
+/// shared write fails (a unique value taken, say), its requests are written one by one.
+#[derive(Clone)]
+pub struct Batcher {
+    tx: tokio::sync::mpsc::Sender<Job>,
+}
+
+struct Job {
+    scoped: Scoped,
+    form: std::sync::Arc<Form>,
+    actor: Actor,
+    row: Map<String, Value>,
+    reply: tokio::sync::oneshot::Sender<Result<(i64, String)>>,
+}
+
+/// Most creates written together.
+const MAX_BATCH: usize = 128;
+
+impl Batcher {
+    /// Starts the batching task on the current runtime.
+    pub fn start() -> Batcher {
+        let (tx, rx) = tokio::sync::mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run_batches(rx));
+        Batcher { tx }
+    }
+
+    /// Writes one new record; returns its id and the time it was written.
+    pub async fn insert(
+        &self,
+        s: &Scoped,
+        form: &std::sync::Arc<Form>,
+        actor: &Actor,
+        row: Map<String, Value>,
+    ) -> Result<(i64, String)> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job { scoped: s.clone(), form: form.clone(), actor: actor.clone(), row, reply };
+        self.tx.send(job).await.map_err(|_| anyhow::anyhow!("the write queue is closed"))?;
+        answer.await.map_err(|_| anyhow::anyhow!("the write queue dropped a request"))?
+    }
+}
+
+async fn run_batches(mut rx: tokio::sync::mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        // Rows of one tenant, form and actor share a statement.
+        while !jobs.is_empty() {
+            let key = (jobs[0].scoped.tenant(), jobs[0].form.id, jobs[0].actor.user_id);
+            let (group, rest): (Vec<Job>, Vec<Job>) =
+                jobs.into_iter().partition(|j| (j.scoped.tenant(), j.form.id, j.actor.user_id) == key);
+            jobs = rest;
+            write_group(group).await;
+        }
+    }
+}
+
+async fn write_group(mut group: Vec<Job>) {
+    let now = crate::store::now_text();
+    if group.len() > 1 {
+        let rows: Vec<Map<String, Value>> = group.iter_mut().map(|j| std::mem::take(&mut j.row)).collect();
+        let (s, form, actor) = (&group[0].scoped, &group[0].form, &group[0].actor);
+        match insert_rows(s, form, actor, &now, &rows, |_| String::new()).await {
+            Ok(ids) => {
+                for (job, id) in group.into_iter().zip(ids) {
+                    let _ = job.reply.send(Ok((id, now.clone())));
+                }
+                return;
+            }
+            Err(_) => {
+                // Someone's row broke the shared write: give each its own.
+                for (job, row) in group.iter_mut().zip(rows) {
+                    job.row = row;
+                }
+            }
+        }
+    }
+    for job in group {
+        let result =
+            insert_rows(&job.scoped, &job.form, &job.actor, &now, std::slice::from_ref(&job.row), |_| String::new())
+                .await
+                .map(|ids| (ids[0], now.clone()));
+        let _ = job.reply.send(result);
+    }
+}

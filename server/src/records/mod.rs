@@ -11,6 +11,7 @@ pub mod validate;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use insert::Batcher;
 pub use query::{ListPage, ListQuery};
 pub use store::*;
 pub use validate::unique_value;

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::insert::{assign_auto_numbers, insert_rows, unique_entries};
+use super::insert::{Batcher, assign_auto_numbers, insert_rows, unique_entries};
 use super::validate::{self, Checked, Ref, RefKind};
 use super::{Record, Revision};
 use crate::error::{Error, FieldError, Result};
@@ -353,11 +353,13 @@ async fn prepare_new(
     Ok(Ok(data))
 }
 
+/// Creates a record. With a `batcher` (SQLite), the write joins concurrent ones.
 pub async fn create_record(
     s: &Scoped,
     actor: &Actor,
     ident: &str,
     input: Map<String, Value>,
+    batcher: Option<&Batcher>,
 ) -> Result<(Target, Record)> {
     let t = Target::load(s, actor, ident).await?;
     if !t.perm.create {
@@ -366,9 +368,14 @@ pub async fn create_record(
     let data = prepare_new(s, &t, &input, "").await?.map_err(Error::Invalid)?;
     let mut rows = vec![data];
     assign_auto_numbers(s, &t.form, &mut rows).await?;
-    let now = now_text();
-    let id = insert_rows(s, &t.form, actor, &now, &rows, |_| String::new()).await?[0];
     let data = rows.pop().unwrap_or_default();
+    let (id, now) = match batcher {
+        Some(b) => b.insert(s, &t.form, actor, data.clone()).await?,
+        None => {
+            let now = now_text();
+            (insert_rows(s, &t.form, actor, &now, std::slice::from_ref(&data), |_| String::new()).await?[0], now)
+        }
+    };
     let record = Record {
         id,
         form: t.form.key.clone(),
@@ -758,7 +765,7 @@ pub async fn upsert_record(
             Ok((t, r, false))
         }
         None => {
-            let (t, r) = create_record(s, actor, ident, input).await?;
+            let (t, r) = create_record(s, actor, ident, input, None).await?;
             Ok((t, r, true))
         }
     }
