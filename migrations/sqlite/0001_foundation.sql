@@ -1,6 +1,7 @@
 -- Tessera foundation schema (SQLite). Timestamps are TEXT in one canonical form
 -- (RFC 3339, UTC, three fraction digits) so text order is time order on both databases.
--- Every tenant-owned table leads its keys with tenant_id.
+-- Every tenant-owned table leads its keys with tenant_id. Each index is paid on every
+-- record write, so there are only the ones reads need (see BENCHMARKS.md).
 
 CREATE TABLE tenants (
     id          INTEGER PRIMARY KEY,
@@ -111,8 +112,6 @@ CREATE TABLE records (
     deleted_at  TEXT
 );
 CREATE INDEX records_form ON records (tenant_id, form_id, id);
-CREATE INDEX records_form_created ON records (tenant_id, form_id, created_at);
-CREATE INDEX records_form_updated ON records (tenant_id, form_id, updated_at);
 
 -- Uniqueness of field values, enforced by the primary key (never read-then-write).
 CREATE TABLE record_unique (
@@ -122,8 +121,7 @@ CREATE TABLE record_unique (
     value      TEXT NOT NULL,
     record_id  INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, form_id, field, value)
-);
-CREATE INDEX record_unique_record ON record_unique (tenant_id, record_id);
+) WITHOUT ROWID;
 
 CREATE TABLE revisions (
     tenant_id   INTEGER NOT NULL,
@@ -134,7 +132,7 @@ CREATE TABLE revisions (
     at          TEXT NOT NULL,
     changes     TEXT NOT NULL,
     PRIMARY KEY (tenant_id, record_id, version)
-);
+) WITHOUT ROWID;
 
 -- Transactional outbox: every record write appends its event in the same transaction.
 CREATE TABLE events (
@@ -148,7 +146,6 @@ CREATE TABLE events (
     payload     TEXT NOT NULL,
     created_at  TEXT NOT NULL
 );
-CREATE INDEX events_tenant ON events (tenant_id, id);
 
 CREATE TABLE counters (
     tenant_id  INTEGER NOT NULL,

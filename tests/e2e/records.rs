@@ -467,7 +467,8 @@ async fn concurrent_creates_keep_their_own_outcome(s: &TestServer) {
     assert_eq!(count(s, "default", admin, "customers").await, 1 + 32 + 1);
     let history = s.get("/api/v1/t/default/forms/customers/records?limit=1000", admin).await.expect(200);
     for r in history.body["items"].as_array().expect("items") {
-        let h = s.get(&format!("/api/v1/t/default/forms/customers/records/{}/history", r["id"]), admin).await.expect(200);
+        let h =
+            s.get(&format!("/api/v1/t/default/forms/customers/records/{}/history", r["id"]), admin).await.expect(200);
         assert_eq!(h.body[0]["changes"]["name"], r["data"]["name"], "each revision belongs to its record");
     }
 }

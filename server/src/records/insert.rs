@@ -10,6 +10,7 @@
 //!   so the rows of a chunk get `MAX(id) - n + 1 ..= MAX(id)` in order.
 //! - PostgreSQL: ids are drawn from the identity sequence first, then one statement with
 //!   data-modifying CTEs writes everything; several chunks share one transaction.
+//!
 //! A failure rolls everything back; a unique violation is then traced to its field.
 
 use serde_json::{Map, Value};

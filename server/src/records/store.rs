@@ -569,14 +569,7 @@ pub async fn update_record(
         let new_unique: Vec<(String, String)> = unique_entries(&t.form, &data);
         for (field, old_value) in &old_unique {
             if new_unique.iter().all(|(f, v)| f != field || v != old_value) {
-                s.query(
-                    "DELETE FROM record_unique WHERE tenant_id = $1 AND form_id = $2 AND field = $3 AND record_id = $4",
-                )
-                .bind(t.form.id)
-                .bind(field.clone())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                release_unique(s, &mut tx, t.form.id, id, field, old_value).await?;
             }
         }
         let added: Vec<(String, String)> =
@@ -639,11 +632,9 @@ pub async fn delete_record(s: &Scoped, actor: &Actor, ident: &str, id: i64, if_m
         let latest = load(s, &t.form, id).await?;
         return Err(Error::VersionConflict { current: latest.version });
     }
-    s.query("DELETE FROM record_unique WHERE tenant_id = $1 AND form_id = $2 AND record_id = $3")
-        .bind(t.form.id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    for (field, value) in unique_entries(&t.form, &current.data) {
+        release_unique(s, &mut tx, t.form.id, id, &field, &value).await?;
+    }
     let change = Change { record_id: id, version, op: "delete", actor, at: &now };
     record_change(s, &mut tx, &t.form, change, json!({})).await?;
     tx.commit().await?;
@@ -769,4 +760,19 @@ pub async fn upsert_record(
             Ok((t, r, true))
         }
     }
+}
+
+/// Frees a unique value held by a record (a primary-key lookup: the table keeps no index by
+/// record, which every create would pay for).
+async fn release_unique(s: &Scoped, tx: &mut Tx, form_id: i64, record_id: i64, field: &str, value: &str) -> Result<()> {
+    s.query(
+        "DELETE FROM record_unique WHERE tenant_id = $1 AND form_id = $2 AND field = $3 AND value = $4 AND record_id = $5",
+    )
+    .bind(form_id)
+    .bind(field.to_owned())
+    .bind(value.to_owned())
+    .bind(record_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
