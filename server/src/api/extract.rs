@@ -45,6 +45,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
 /// Parses a JSON body with the rules of [`AppJson`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let text = std::str::from_utf8(bytes).map_err(|e| Error::BadRequest(format!("body is not valid UTF-8: {e}")))?;
+    // Most bodies are fine: parse them at full speed, and parse again tracking the path only
+    // to explain an error.
+    if let Ok(value) = serde_json::from_str(text) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

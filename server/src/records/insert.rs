@@ -75,11 +75,10 @@ pub async fn insert_rows(
     path: impl Fn(usize) -> String,
 ) -> Result<Vec<i64>> {
     let texts: Vec<String> = rows.iter().map(|d| serde_json::to_string(d).unwrap_or_default()).collect();
-    // The event carries the change; its record id is the event row's own column.
-    let payloads: Vec<String> = texts
-        .iter()
-        .map(|t| format!(r#"{{"form":{},"version":1,"change":{t}}}"#, Value::from(form.key.as_str())))
-        .collect();
+    // The event names the record and version (its own columns); the change itself is in the
+    // revision of that version, written in the same transaction, so it is stored once.
+    let payload = format!(r#"{{"form":{}}}"#, Value::from(form.key.as_str()));
+    let payloads: Vec<String> = vec![payload; texts.len()];
     let uniques: Vec<Vec<(String, String)>> = rows.iter().map(|d| unique_entries(form, d)).collect();
     let dialect = s.db().dialect();
     let mut conn = s.db().writer().acquire().await?;

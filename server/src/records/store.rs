@@ -304,6 +304,7 @@ struct Change<'a> {
 
 /// Appends the revision of a write and its event to the outbox, in the write's transaction.
 async fn record_change(s: &Scoped, tx: &mut Tx, form: &Form, c: Change<'_>, changes: Value) -> Result<()> {
+    // The event points at (record, version); the change is the revision's, stored once.
     s.query(
         "INSERT INTO revisions (tenant_id, record_id, version, op, actor_id, at, changes) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -325,7 +326,7 @@ async fn record_change(s: &Scoped, tx: &mut Tx, form: &Form, c: Change<'_>, chan
     .bind(c.record_id)
     .bind(c.version)
     .bind(c.actor.user_id.0)
-    .bind(json!({"form": form.key, "version": c.version, "change": changes}).to_string())
+    .bind(json!({"form": form.key}).to_string())
     .bind(c.at)
     .execute(&mut **tx)
     .await?;
