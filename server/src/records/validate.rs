@@ -48,24 +48,29 @@ pub struct Checked {
 pub fn check_create(form: &Form, input: &Map<String, Value>, perm: &FormPermission) -> Checked {
     let mut out = Checked::default();
     check_keys(form, input, perm, &mut out.errors);
+    // One buffer for the field paths: they are needed only when something is wrong, and this
+    // runs for every row of a bulk write.
+    let mut path = String::with_capacity(64);
     for f in form.active_fields() {
         if f.ty.is_computed() {
             continue;
         }
-        let path = format!("data.{}", f.key);
+        path.clear();
+        path.push_str("data.");
+        path.push_str(&f.key);
         let given = input.get(&f.key).filter(|v| !v.is_null());
         let value = match given {
-            Some(v) if writable(f, perm) => Some(v.clone()),
+            Some(v) if writable(f, perm) => Some(v),
             Some(_) => None,
-            None => f.default.clone(),
+            None => f.default.as_ref(),
         };
         if let Some(v) = value
-            && let Some(n) = normalize(f, &v, &path, &mut out.errors, &mut out.refs)
+            && let Some(n) = normalize(f, v, &path, &mut out.errors, &mut out.refs)
         {
             out.data.insert(f.key.clone(), n);
         }
         if f.required && !out.data.contains_key(&f.key) && !out.errors.iter().any(|e| e.field == path) {
-            out.errors.push(FieldError::new(path, "is required"));
+            out.errors.push(FieldError::new(path.as_str(), "is required"));
         }
     }
     out
@@ -106,20 +111,35 @@ fn writable(f: &Field, perm: &FormPermission) -> bool {
 
 fn check_keys(form: &Form, input: &Map<String, Value>, perm: &FormPermission, errors: &mut Vec<FieldError>) {
     for key in input.keys() {
-        let path = format!("data.{key}");
-        match form.field(key) {
-            None => errors.push(FieldError::new(path, "unknown field")),
-            Some(f) if f.retired => errors.push(FieldError::new(path, "this field is retired and takes no input")),
-            Some(f) if f.ty.is_computed() => {
-                errors.push(FieldError::new(path, format!("is computed ({}) and cannot be set", f.ty.name())))
-            }
+        let problem = match form.field(key) {
+            None => Some("unknown field".to_owned()),
+            Some(f) if f.retired => Some("this field is retired and takes no input".to_owned()),
+            Some(f) if f.ty.is_computed() => Some(format!("is computed ({}) and cannot be set", f.ty.name())),
             Some(f) => match perm.fields.get(&f.key) {
-                Some(FieldAccess::ReadOnly) => errors.push(FieldError::new(path, "is read-only for your role")),
-                Some(FieldAccess::Hidden) => errors.push(FieldError::new(path, "unknown field")),
-                None => {}
+                Some(FieldAccess::ReadOnly) => Some("is read-only for your role".to_owned()),
+                Some(FieldAccess::Hidden) => Some("unknown field".to_owned()),
+                None => None,
             },
+        };
+        if let Some(message) = problem {
+            errors.push(FieldError::new(format!("data.{key}"), message));
         }
     }
+}
+
+/// Compiled patterns, by source: a form's patterns are few and checked on every write.
+fn pattern(p: &str) -> Option<regex::Regex> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<regex::Regex>>>> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() > 10_000 {
+        cache.clear();
+    }
+    cache
+        .entry(p.to_owned())
+        .or_insert_with(|| regex::RegexBuilder::new(&format!("^(?:{p})$")).size_limit(1 << 20).build().ok())
+        .clone()
 }
 
 /// Checks one value and returns it in its stored form (see the `expr` crate for the shapes).
@@ -144,8 +164,7 @@ fn normalize(f: &Field, v: &Value, path: &str, errors: &mut Vec<FieldError>, ref
                 return fail(format!("must be at least {min} characters"));
             }
             if let Some(p) = &f.pattern {
-                let re = regex::Regex::new(&format!("^(?:{p})$"));
-                if re.is_ok_and(|re| !re.is_match(&s)) {
+                if pattern(p).is_some_and(|re| !re.is_match(&s)) {
                     return fail(f.pattern_message.clone().unwrap_or_else(|| format!("must match the pattern {p}")));
                 }
             }
@@ -281,8 +300,8 @@ fn normalize(f: &Field, v: &Value, path: &str, errors: &mut Vec<FieldError>, ref
                 let mut normalized = Map::new();
                 for sub in f.fields.iter().filter(|s| !s.retired) {
                     let sub_path = format!("{line_path}.{}", sub.key);
-                    let value = obj.get(&sub.key).filter(|v| !v.is_null()).cloned().or_else(|| sub.default.clone());
-                    if let Some(x) = value.and_then(|x| normalize(sub, &x, &sub_path, errors, refs)) {
+                    let value = obj.get(&sub.key).filter(|v| !v.is_null()).or(sub.default.as_ref());
+                    if let Some(x) = value.and_then(|x| normalize(sub, x, &sub_path, errors, refs)) {
                         normalized.insert(sub.key.clone(), x);
                     } else if sub.required && !errors.iter().any(|e| e.field == sub_path) {
                         errors.push(FieldError::new(sub_path, "is required"));

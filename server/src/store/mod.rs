@@ -97,6 +97,7 @@ impl Db {
                     .connect_with(options)
                     .await
                     .context("opening the SQLite database for reading")?;
+                spawn_checkpointer(read.clone());
                 Db { read, write, dialect }
             }
             Dialect::Postgres => {
@@ -172,11 +173,31 @@ fn sqlite_pragmas<'c>(
     Box::pin(async move {
         conn.execute(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
-             PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY;",
+             PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY; \
+             PRAGMA wal_autocheckpoint = 10000;",
         )
         .await
         .map(|_| ())
     })
+}
+
+/// Moves the WAL into the database file in the background, so that the writer does not stop
+/// for it (SQLite's own automatic checkpoint runs inside a committing write, fsync included;
+/// it stays on, at a larger size, as the safety net). PASSIVE never blocks the writer.
+fn spawn_checkpointer(pool: AnyPool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !pool.is_closed() {
+            tick.tick().await;
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+                if pool.is_closed() {
+                    break;
+                }
+                tracing::debug!(error = %e, "background checkpoint failed");
+            }
+        }
+    });
 }
 
 /// `$N` → `?N`; `::jsonb`, `::text`, `::bigint`, `::float8` dropped. String literals are
