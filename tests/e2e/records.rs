@@ -363,6 +363,24 @@ async fn bulk_is_all_or_nothing(s: &TestServer) {
     let fetched = s.get(&format!("/api/v1/t/default/forms/customers/records/{}", probe["id"]), admin).await.expect(200);
     assert_eq!(fetched.body["data"]["name"], "Bulk 321");
     assert_eq!(count(s, "default", admin, "customers").await, 501);
+
+    // An importer can ask for the ids only.
+    let rows: Vec<Value> = (0..3).map(|i| json!({"data": {"name": format!("Minimal {i}")}})).collect();
+    let minimal = s
+        .call_with(
+            Method::POST,
+            "/api/v1/t/default/forms/customers/records/bulk",
+            Some(admin),
+            Some(json!({"records": rows})),
+            &[("prefer", "return=minimal")],
+        )
+        .await
+        .expect(201);
+    assert_eq!(minimal.headers["preference-applied"], "return=minimal");
+    let ids = minimal.body["ids"].as_array().expect("ids");
+    assert_eq!(ids.len(), 3);
+    let third = s.get(&format!("/api/v1/t/default/forms/customers/records/{}", ids[2]), admin).await.expect(200);
+    assert_eq!(third.body["data"]["name"], "Minimal 2");
     // Uniqueness holds for bulk-created values too.
     s.post("/api/v1/t/default/forms/customers/records", admin, json!({"data": {"name": "bulk 7"}})).await.expect(409);
 }

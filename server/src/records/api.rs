@@ -42,7 +42,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(
             Method::POST,
             "/api/v1/t/{tenant}/forms/{form}/records/bulk",
-            "Create many records: all or none, with every row's problems",
+            "Create many records: all or none, with every row's problems; `Prefer: return=minimal` answers with the ids only",
             post(bulk_create),
         )
         .tag("records")
@@ -180,14 +180,39 @@ async fn create_record(
 async fn bulk_create(
     ctx: TenantCtx,
     Path((_, form)): Path<(String, String)>,
+    headers: HeaderMap,
     AppJson(input): AppJson<BulkInput>,
-) -> Result<(StatusCode, Json<BulkOutput>)> {
+) -> Result<Response> {
     if input.records.is_empty() || input.records.len() > BULK_MAX {
         return Err(Error::invalid("records", format!("must hold 1 to {BULK_MAX} records")));
     }
     let rows = input.records.into_iter().map(|r| r.data).collect();
     let items = super::bulk_create(&ctx.db, &ctx.actor, &form, rows).await?;
-    Ok((StatusCode::CREATED, Json(BulkOutput { items })))
+    // RFC 7240: an importer that does not need the records echoed asks for the ids only.
+    if prefers_minimal(&headers) {
+        let ids: Vec<i64> = items.iter().map(|r| r.id).collect();
+        let mut response = (StatusCode::CREATED, Json(BulkIds { ids })).into_response();
+        response.headers_mut().insert("preference-applied", HeaderValue::from_static("return=minimal"));
+        return Ok(response);
+    }
+    Ok((StatusCode::CREATED, Json(BulkOutput { items })).into_response())
+}
+
+/// Whether the request says `Prefer: return=minimal`.
+fn prefers_minimal(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("return=minimal"))
+}
+
+/// The answer to a bulk create with `Prefer: return=minimal`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct BulkIds {
+    /// Ids of the new records, in the order of the input.
+    pub ids: Vec<i64>,
 }
 
 async fn upsert_record(

@@ -163,10 +163,10 @@ fn normalize(f: &Field, v: &Value, path: &str, errors: &mut Vec<FieldError>, ref
             if let Some(min) = f.min_length.filter(|m| n < *m) {
                 return fail(format!("must be at least {min} characters"));
             }
-            if let Some(p) = &f.pattern {
-                if pattern(p).is_some_and(|re| !re.is_match(&s)) {
-                    return fail(f.pattern_message.clone().unwrap_or_else(|| format!("must match the pattern {p}")));
-                }
+            if let Some(p) = &f.pattern
+                && pattern(p).is_some_and(|re| !re.is_match(&s))
+            {
+                return fail(f.pattern_message.clone().unwrap_or_else(|| format!("must match the pattern {p}")));
             }
             Some(Value::String(s))
         }
@@ -434,6 +434,14 @@ mod tests {
                 "data.qty: expected a number, got text"
             ]}),
         );
+    }
+
+    #[test]
+    fn patterns_match_the_whole_text() {
+        let fields = json!([{"key": "code", "label": "Code", "type": "text", "pattern": "[A-Z]{2}\\d+", "pattern_message": "two capitals, then digits"}]);
+        check(fields.clone(), json!({"code": "AB12"}), json!({"code": "AB12"}));
+        check(fields.clone(), json!({"code": "xAB12"}), json!({"errors": ["data.code: two capitals, then digits"]}));
+        check(fields, json!({"code": "AB12x"}), json!({"errors": ["data.code: two capitals, then digits"]}));
     }
 
     #[test]
