@@ -491,3 +491,17 @@ async fn concurrent_creates_keep_their_own_outcome(s: &TestServer) {
     }
 }
 both!(concurrent_creates_keep_their_own_outcome_case, concurrent_creates_keep_their_own_outcome);
+
+async fn bulk_clash_with_stored_values_names_every_row(s: &TestServer) {
+    let admin = &s.admin;
+    customers(s, "default", admin).await;
+    customer(s, "default", admin, "Stored One").await;
+    customer(s, "default", admin, "Stored Two").await;
+    let rows: Vec<Value> =
+        ["Fresh A", "stored one", "Fresh B", "STORED TWO"].iter().map(|n| json!({"data": {"name": n}})).collect();
+    let clash =
+        s.post("/api/v1/t/default/forms/customers/records/bulk", admin, json!({"records": rows})).await.expect(409);
+    assert_eq!(clash.error_fields(), ["records[1].data.name", "records[3].data.name"]);
+    assert_eq!(count(s, "default", admin, "customers").await, 2, "nothing of the batch was stored");
+}
+both!(bulk_clash_with_stored_values_names_every_row_case, bulk_clash_with_stored_values_names_every_row);

@@ -431,7 +431,11 @@ pub async fn bulk_create(
             by_field.entry(field).or_default().push((i, value));
         }
     }
-    for (field, values) in &by_field {
+    // Values taken by stored records: when the batch is otherwise valid, the insert itself
+    // finds them (and `insert_rows` names every row that clashes, as a 409); when it is not,
+    // look them up so that the one 422 lists every problem of every row.
+    let lookups = if errors.is_empty() { &BTreeMap::new() } else { &by_field };
+    for (field, values) in lookups {
         for chunk in values.chunks(500) {
             // PostgreSQL plans a long IN list of parameters as a linear scan per row when its
             // statistics are stale (a table that just grew); a join against VALUES is hashed.
