@@ -124,3 +124,25 @@ async fn evolving_a_form_loses_nothing(s: &TestServer) {
         .expect(409);
 }
 both!(evolving_a_form_loses_nothing_case, evolving_a_form_loses_nothing);
+
+async fn apps_hold_forms(s: &TestServer) {
+    let admin = &s.admin;
+    s.post("/api/v1/t/default/apps", admin, json!({"key": "sales", "name": "Sales"})).await.expect(201);
+    s.post("/api/v1/t/default/apps", admin, json!({"key": "sales", "name": "Again"})).await.expect(409);
+    s.post(
+        "/api/v1/t/default/forms",
+        admin,
+        json!({"key": "leads", "name": "Leads", "app": "sales", "fields": [{"key": "name", "label": "Name", "type": "text"}]}),
+    )
+    .await
+    .expect(201);
+    let app = s.patch("/api/v1/t/default/apps/sales", admin, json!({"description": "Pipeline"})).await.expect(200);
+    assert_eq!(app.body["description"], "Pipeline");
+    assert_eq!(s.get("/api/v1/t/default/forms/leads", admin).await.expect(200).body["app"], "sales");
+    let held = s.delete("/api/v1/t/default/apps/sales", admin).await.expect(409);
+    assert!(held.body["detail"].as_str().unwrap_or("").contains("leads"));
+    s.delete("/api/v1/t/default/forms/leads", admin).await.expect(204);
+    s.delete("/api/v1/t/default/apps/sales", admin).await.expect(204);
+    s.get("/api/v1/t/default/apps/sales", admin).await.expect(404);
+}
+both!(apps_hold_forms_case, apps_hold_forms);

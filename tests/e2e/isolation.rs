@@ -35,6 +35,9 @@ const TABLE: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/t/{tenant}/api-keys/{key}"),
     ("GET", "/api/v1/t/{tenant}/apps"),
     ("POST", "/api/v1/t/{tenant}/apps"),
+    ("GET", "/api/v1/t/{tenant}/apps/{app}"),
+    ("PATCH", "/api/v1/t/{tenant}/apps/{app}"),
+    ("DELETE", "/api/v1/t/{tenant}/apps/{app}"),
     ("GET", "/api/v1/t/{tenant}/forms"),
     ("POST", "/api/v1/t/{tenant}/forms"),
     ("GET", "/api/v1/t/{tenant}/forms/{form}"),
@@ -44,6 +47,7 @@ const TABLE: &[(&str, &str)] = &[
     ("POST", "/api/v1/t/{tenant}/forms/{form}/records"),
     ("POST", "/api/v1/t/{tenant}/forms/{form}/records/bulk"),
     ("POST", "/api/v1/t/{tenant}/forms/{form}/records/upsert"),
+    ("POST", "/api/v1/t/{tenant}/forms/{form}/records/import"),
     ("GET", "/api/v1/t/{tenant}/forms/{form}/records/{id}"),
     ("PATCH", "/api/v1/t/{tenant}/forms/{form}/records/{id}"),
     ("DELETE", "/api/v1/t/{tenant}/forms/{form}/records/{id}"),
@@ -73,6 +77,7 @@ async fn tenant_b_cannot_reach_tenant_a(s: &TestServer) {
     let b = s.tenant("beta").await;
     customers(s, "alpha", &a).await;
     customers(s, "beta", &b).await;
+    s.post("/api/v1/t/alpha/apps", &a, json!({"key": "crm", "name": "CRM"})).await.expect(201);
     let record = customer(s, "alpha", &a, "Alpha's secret customer").await;
     let (user, member_a) = s.member("alpha", &a, "member@alpha.io", "member").await;
     let role = s.get("/api/v1/t/alpha/roles", &a).await.expect(200).body[0]["id"].as_i64().expect("role");
@@ -99,6 +104,7 @@ async fn tenant_b_cannot_reach_tenant_a(s: &TestServer) {
             .path
             .replace("{tenant}", "alpha")
             .replace("{form}", "customers")
+            .replace("{app}", "crm")
             .replace("{user}", &user.to_string())
             .replace("{role}", &role.to_string())
             .replace("{key}", &key.to_string())

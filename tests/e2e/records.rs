@@ -505,3 +505,30 @@ async fn bulk_clash_with_stored_values_names_every_row(s: &TestServer) {
     assert_eq!(count(s, "default", admin, "customers").await, 2, "nothing of the batch was stored");
 }
 both!(bulk_clash_with_stored_values_names_every_row_case, bulk_clash_with_stored_values_names_every_row);
+
+async fn csv_import_reports_each_line(s: &TestServer) {
+    let admin = &s.admin;
+    customers(s, "default", admin).await;
+    customer(s, "default", admin, "Existing Co").await;
+    let csv = "名称,Tier,credit\nNorth Ltd,gold,\"1,500\"\nSouth Ltd,platinum,3\nexisting co,silver,\nEast Ltd,,7\n";
+    let url = "/api/v1/t/default/forms/customers/records/import";
+    let all = s.call_raw(Method::POST, url, Some(admin), "text/csv", csv.as_bytes().to_vec()).await.expect(422);
+    assert_eq!(all.error_fields(), ["line 3: tier", "line 4: name"]);
+    assert_eq!(count(s, "default", admin, "customers").await, 1, "all or nothing");
+    let valid = s
+        .call_raw(Method::POST, &format!("{url}?mode=valid"), Some(admin), "text/csv", csv.as_bytes().to_vec())
+        .await
+        .expect(200);
+    assert_eq!(valid.body["created"], 2);
+    let lines: Vec<&str> =
+        valid.body["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
+    assert_eq!(lines, ["line 3: tier", "line 4: name"]);
+    let id = valid.body["ids"][0].as_i64().expect("id");
+    let north = s.get(&format!("/api/v1/t/default/forms/customers/records/{id}"), admin).await.expect(200);
+    assert_eq!(north.body["data"], json!({"name": "North Ltd", "tier": "gold", "credit": 1500}));
+    assert_eq!(count(s, "default", admin, "customers").await, 3);
+    let bad_header =
+        s.call_raw(Method::POST, url, Some(admin), "text/csv", b"name,colour\nx,red\n".to_vec()).await.expect(422);
+    assert_eq!(bad_header.error_fields(), ["header[1]"]);
+}
+both!(csv_import_reports_each_line_case, csv_import_reports_each_line);

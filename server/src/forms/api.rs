@@ -21,6 +21,16 @@ pub fn routes() -> Vec<Route> {
             .access(Access::TenantAdmin)
             .body::<CreateApp>()
             .returns::<App>(201),
+        Route::new(Method::GET, "/api/v1/t/{tenant}/apps/{app}", "One app", get(get_app)).tag("forms").returns::<App>(200),
+        Route::new(Method::PATCH, "/api/v1/t/{tenant}/apps/{app}", "Rename or describe an app (admins)", patch(update_app))
+            .tag("forms")
+            .access(Access::TenantAdmin)
+            .body::<UpdateApp>()
+            .returns::<App>(200),
+        Route::new(Method::DELETE, "/api/v1/t/{tenant}/apps/{app}", "Delete an app that holds no forms (admins)", delete(delete_app))
+            .tag("forms")
+            .access(Access::TenantAdmin)
+            .status(204),
         Route::new(Method::GET, "/api/v1/t/{tenant}/forms", "Forms of the tenant", get(list_forms))
             .tag("forms")
             .returns::<Vec<Form>>(200),
@@ -110,5 +120,31 @@ async fn update_form(
 
 async fn delete_form(AdminCtx(ctx): AdminCtx, Path((_, form)): Path<(String, String)>) -> Result<StatusCode> {
     super::delete_form(&ctx.db, &form).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateApp {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+async fn get_app(ctx: TenantCtx, Path((_, app)): Path<(String, String)>) -> Result<Json<App>> {
+    Ok(Json(super::get_app(&ctx.db, &app).await?))
+}
+
+async fn update_app(
+    AdminCtx(ctx): AdminCtx,
+    Path((_, app)): Path<(String, String)>,
+    AppJson(req): AppJson<UpdateApp>,
+) -> Result<Json<App>> {
+    Ok(Json(super::update_app(&ctx.db, &app, req.name.as_deref(), req.description.as_deref()).await?))
+}
+
+async fn delete_app(AdminCtx(ctx): AdminCtx, Path((_, app)): Path<(String, String)>) -> Result<StatusCode> {
+    super::delete_app(&ctx.db, &app).await?;
     Ok(StatusCode::NO_CONTENT)
 }

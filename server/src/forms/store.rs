@@ -472,3 +472,48 @@ pub async fn create_app(s: &Scoped, key: &str, name: &str, description: &str) ->
         created_at: now,
     })
 }
+
+pub async fn get_app(s: &Scoped, key: &str) -> Result<App> {
+    let r = s
+        .query("SELECT id, key, name, description, created_at FROM apps WHERE tenant_id = $1 AND key = $2")
+        .bind(key.to_owned())
+        .fetch_optional(s.db().reader())
+        .await?
+        .ok_or(Error::NotFound("app"))?;
+    Ok(App {
+        id: r.try_get(0)?,
+        key: r.try_get(1)?,
+        name: r.try_get(2)?,
+        description: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+    })
+}
+
+pub async fn update_app(s: &Scoped, key: &str, name: Option<&str>, description: Option<&str>) -> Result<App> {
+    let app = get_app(s, key).await?;
+    if name.is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
+        return Err(Error::invalid("name", "must be 1 to 200 characters"));
+    }
+    s.query("UPDATE apps SET name = $3, description = $4 WHERE tenant_id = $1 AND id = $2")
+        .bind(app.id)
+        .bind(name.map(str::trim).unwrap_or(&app.name).to_owned())
+        .bind(description.unwrap_or(&app.description).to_owned())
+        .execute(s.db().writer())
+        .await?;
+    get_app(s, key).await
+}
+
+/// Deletes an app that holds no forms.
+pub async fn delete_app(s: &Scoped, key: &str) -> Result<()> {
+    let app = get_app(s, key).await?;
+    let forms: Vec<String> =
+        list_forms(s).await?.into_iter().filter(|f| f.app.as_deref() == Some(key)).map(|f| f.key).collect();
+    if !forms.is_empty() {
+        return Err(Error::Conflict(vec![FieldError::new(
+            "app",
+            format!("it still holds these forms: {}", forms.join(", ")),
+        )]));
+    }
+    s.query("DELETE FROM apps WHERE tenant_id = $1 AND id = $2").bind(app.id).execute(s.db().writer()).await?;
+    Ok(())
+}

@@ -57,6 +57,15 @@ pub fn routes() -> Vec<Route> {
         .tag("records")
         .body::<UpsertInput>()
         .returns::<Record>(200),
+        Route::new(
+            Method::POST,
+            "/api/v1/t/{tenant}/forms/{form}/records/import",
+            "Import a CSV file (first line: field keys or labels); ?mode=valid stores the valid lines and reports the others, the default stores all or nothing",
+            post(import_csv),
+        )
+        .tag("records")
+        .query(&[("mode", "`all` (default): all lines or none; `valid`: the valid lines")])
+        .returns::<ImportReport>(200),
         Route::new(Method::GET, RECORD, "One record; its ETag is its version", get(get_record))
             .tag("records")
             .returns::<Record>(200),
@@ -187,7 +196,7 @@ async fn bulk_create(
         return Err(Error::invalid("records", format!("must hold 1 to {BULK_MAX} records")));
     }
     let rows = input.records.into_iter().map(|r| r.data).collect();
-    let items = super::bulk_create(&ctx.db, &ctx.actor, &form, rows).await?;
+    let items = super::bulk_create(&ctx.db, &ctx.actor, &form, rows, super::BulkMode::AllOrNothing).await?.records;
     // RFC 7240: an importer that does not need the records echoed asks for the ids only.
     if prefers_minimal(&headers) {
         let ids: Vec<i64> = items.iter().map(|r| r.id).collect();
@@ -340,4 +349,62 @@ async fn download_attachment(ctx: TenantCtx, Path((_, id)): Path<(String, String
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+struct ImportQuery {
+    mode: Option<String>,
+}
+
+/// What an import did.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ImportReport {
+    /// Lines stored.
+    pub created: usize,
+    /// Ids of the new records, in file order.
+    pub ids: Vec<i64>,
+    /// Lines left out (with `mode=valid`) and why; `field` is `line N: key`.
+    pub errors: Vec<FieldError>,
+}
+
+/// `records[i].data.key` → `line N: key`, N counting the header as line 1.
+fn line_path(path: &str) -> String {
+    match super::row_of(path) {
+        Some(i) => {
+            let rest = path.split_once("].").map(|(_, r)| r.trim_start_matches("data.")).unwrap_or("");
+            format!("line {}: {rest}", i + 2)
+        }
+        None => path.to_owned(),
+    }
+}
+
+async fn import_csv(
+    ctx: TenantCtx,
+    Path((_, form)): Path<(String, String)>,
+    Query(q): Query<ImportQuery>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ImportReport>)> {
+    let mode = match q.mode.as_deref() {
+        None | Some("all") => super::BulkMode::AllOrNothing,
+        Some("valid") => super::BulkMode::SkipInvalid,
+        Some(other) => return Err(Error::invalid("mode", format!("`{other}` is not `all` or `valid`"))),
+    };
+    let text = std::str::from_utf8(&body).map_err(|e| Error::BadRequest(format!("the file is not UTF-8: {e}")))?;
+    let target = super::Target::load(&ctx.db, &ctx.actor, &form).await?;
+    let rows = super::import::parse_csv(&target.form, text)?;
+    let outcome = super::bulk_create(&ctx.db, &ctx.actor, &form, rows, mode).await.map_err(|e| match e {
+        Error::Invalid(errors) => {
+            Error::Invalid(errors.into_iter().map(|e| FieldError::new(line_path(&e.field), e.message)).collect())
+        }
+        Error::Conflict(errors) => {
+            Error::Conflict(errors.into_iter().map(|e| FieldError::new(line_path(&e.field), e.message)).collect())
+        }
+        other => other,
+    })?;
+    let report = ImportReport {
+        created: outcome.records.len(),
+        ids: outcome.records.iter().map(|r| r.id).collect(),
+        errors: outcome.rejected.into_iter().map(|e| FieldError::new(line_path(&e.field), e.message)).collect(),
+    };
+    Ok((StatusCode::OK, Json(report)))
 }

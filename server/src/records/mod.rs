@@ -3,6 +3,7 @@
 //! an event in the same transaction as the write (the outbox that flows consume).
 
 pub mod api;
+pub mod import;
 mod insert;
 mod query;
 mod store;

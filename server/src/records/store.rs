@@ -393,12 +393,36 @@ pub async fn create_record(
 }
 
 /// Creates many records in one transaction: all of them, or none with every row's problems.
+/// What a bulk write does with rows that break the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkMode {
+    /// Store nothing and report every problem (422).
+    AllOrNothing,
+    /// Store the valid rows and report the others.
+    SkipInvalid,
+}
+
+/// The result of a bulk write: the new records (with the index of the input row each came
+/// from) and, with [`BulkMode::SkipInvalid`], the problems of the rows left out.
+pub struct BulkOutcome {
+    pub records: Vec<Record>,
+    pub rows: Vec<usize>,
+    pub rejected: Vec<FieldError>,
+}
+
+/// The input row a `records[i].…` path names.
+pub fn row_of(path: &str) -> Option<usize> {
+    path.strip_prefix("records[")?.split(']').next()?.parse().ok()
+}
+
+/// Creates many records in one transaction (see [`BulkMode`]).
 pub async fn bulk_create(
     s: &Scoped,
     actor: &Actor,
     ident: &str,
     inputs: Vec<Map<String, Value>>,
-) -> Result<Vec<Record>> {
+    mode: BulkMode,
+) -> Result<BulkOutcome> {
     let t = Target::load(s, actor, ident).await?;
     if !t.perm.create {
         return Err(Error::Forbidden(format!("your role may not create records in `{}`", t.form.key)));
@@ -434,7 +458,8 @@ pub async fn bulk_create(
     // Values taken by stored records: when the batch is otherwise valid, the insert itself
     // finds them (and `insert_rows` names every row that clashes, as a 409); when it is not,
     // look them up so that the one 422 lists every problem of every row.
-    let lookups = if errors.is_empty() { &BTreeMap::new() } else { &by_field };
+    let complete_report = !errors.is_empty() || mode == BulkMode::SkipInvalid;
+    let lookups = if complete_report { &by_field } else { &BTreeMap::new() };
     for (field, values) in lookups {
         for chunk in values.chunks(500) {
             // PostgreSQL plans a long IN list of parameters as a linear scan per row when its
@@ -470,16 +495,23 @@ pub async fn bulk_create(
             }
         }
     }
-    if !errors.is_empty() {
+    if !errors.is_empty() && mode == BulkMode::AllOrNothing {
         return Err(Error::Invalid(errors));
+    }
+    let bad: HashSet<usize> = errors.iter().filter_map(|e| row_of(&e.field)).collect();
+    let kept: Vec<usize> = (0..rows.len()).filter(|i| !bad.contains(i)).collect();
+    let mut rows: Vec<Map<String, Value>> =
+        rows.into_iter().enumerate().filter(|(i, _)| !bad.contains(i)).map(|(_, r)| r).collect();
+    if rows.is_empty() {
+        return Ok(BulkOutcome { records: Vec::new(), rows: Vec::new(), rejected: errors });
     }
     for data in &mut rows {
         compute_formulas(s, &t, data, &Map::new()).await?;
     }
     assign_auto_numbers(s, &t.form, &mut rows).await?;
     let now = now_text();
-    let ids = insert_rows(s, &t.form, actor, &now, &rows, |k| format!("records[{k}].")).await?;
-    Ok(rows
+    let ids = insert_rows(s, &t.form, actor, &now, &rows, |k| format!("records[{}].", kept[k])).await?;
+    let records = rows
         .into_iter()
         .zip(ids)
         .map(|(data, id)| {
@@ -495,7 +527,8 @@ pub async fn bulk_create(
                 expanded: Map::new(),
             })
         })
-        .collect())
+        .collect();
+    Ok(BulkOutcome { records, rows: kept, rejected: errors })
 }
 
 /// Field → `[before, after]` for every field that differs.
