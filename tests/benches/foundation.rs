@@ -242,7 +242,7 @@ async fn run(name: &str, bin: &str, database_url: Option<&str>) -> Figures {
         let status = ["open", "confirmed", "shipped", "closed"][k % 4];
         let url = format!(
             "{records}?limit=50&sort=-qty&filter={}",
-            urlencode(&format!("status = \"{status}\" and qty > {threshold}"))
+            tests::urlencode(&format!("status = \"{status}\" and qty > {threshold}"))
         );
         let t = Instant::now();
         let r = http.get(&url).bearer_auth(&token).send().await.expect("list");
@@ -298,15 +298,6 @@ async fn run(name: &str, bin: &str, database_url: Option<&str>) -> Figures {
         get_p95,
         peak_rss_mib,
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn ms(d: Duration) -> String {

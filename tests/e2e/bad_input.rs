@@ -45,7 +45,7 @@ async fn bad_input_is_refused_cleanly(s: &TestServer) {
     assert_eq!(long_name.error_fields(), ["data.name"]);
 
     for filter in ["name = ", "credit > \"a\"", "nosuch = 1", "(((", "name ~ 5", "credit in tier"] {
-        let url = format!("{RECORDS}?filter={}", urlencode(filter));
+        let url = format!("{RECORDS}?filter={}", tests::urlencode(filter));
         let a = s.get(&url, admin).await;
         assert_eq!(a.status, 422, "filter {filter:?}: {}", a.body);
         assert_eq!(a.error_fields(), ["filter"]);
@@ -96,12 +96,3 @@ async fn bad_input_is_refused_cleanly(s: &TestServer) {
     assert_eq!(count(s, "default", admin, "customers").await, 0, "nothing was stored");
 }
 both!(bad_input_is_refused_cleanly_case, bad_input_is_refused_cleanly);
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}

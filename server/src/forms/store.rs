@@ -370,7 +370,9 @@ async fn sync_unique(
         before.iter().filter(|f| f.unique && !f.retired).map(|f| (renamed(&f.key), f.unique_normalized)).collect();
     let new: BTreeSet<(String, bool)> =
         after.iter().filter(|f| f.unique && !f.retired).map(|f| (f.key.clone(), f.unique_normalized)).collect();
-    for (key, _) in old.difference(&new) {
+    // Entries of fields that stop being unique, or change how they compare, go; the latter
+    // are filled again below.
+    for (key, _) in old.symmetric_difference(&new) {
         s.query("DELETE FROM record_unique WHERE tenant_id = $1 AND form_id = $2 AND field = $3")
             .bind(form_id)
             .bind(key.clone())
@@ -378,11 +380,6 @@ async fn sync_unique(
             .await?;
     }
     for (key, normalized) in new.difference(&old) {
-        s.query("DELETE FROM record_unique WHERE tenant_id = $1 AND form_id = $2 AND field = $3")
-            .bind(form_id)
-            .bind(key.clone())
-            .execute(&mut **tx)
-            .await?;
         let rows = s
             .query("SELECT id, data::text FROM records WHERE tenant_id = $1 AND form_id = $2 AND deleted_at IS NULL")
             .bind(form_id)

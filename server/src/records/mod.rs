@@ -38,6 +38,23 @@ pub struct Record {
     pub expanded: Map<String, Value>,
 }
 
+impl Record {
+    /// A record just created by `created_by` at `now`.
+    pub fn created(id: i64, form: &str, data: Map<String, Value>, created_by: i64, now: &str) -> Record {
+        Record {
+            id,
+            form: form.to_owned(),
+            version: 1,
+            data,
+            created_by: Some(created_by),
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+            deleted_at: None,
+            expanded: Map::new(),
+        }
+    }
+}
+
 /// One entry of a record's history.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Revision {

@@ -377,18 +377,7 @@ pub async fn create_record(
             (insert_rows(s, &t.form, actor, &now, std::slice::from_ref(&data), |_| String::new()).await?[0], now)
         }
     };
-    let record = Record {
-        id,
-        form: t.form.key.clone(),
-        version: 1,
-        data,
-        created_by: Some(actor.user_id.0),
-        created_at: now.clone(),
-        updated_at: now,
-        deleted_at: None,
-        expanded: Map::new(),
-    };
-    let record = t.present(record);
+    let record = t.present(Record::created(id, &t.form.key, data, actor.user_id.0, &now));
     Ok((t, record))
 }
 
@@ -514,19 +503,7 @@ pub async fn bulk_create(
     let records = rows
         .into_iter()
         .zip(ids)
-        .map(|(data, id)| {
-            t.present(Record {
-                id,
-                form: t.form.key.clone(),
-                version: 1,
-                data,
-                created_by: Some(actor.user_id.0),
-                created_at: now.clone(),
-                updated_at: now.clone(),
-                deleted_at: None,
-                expanded: Map::new(),
-            })
-        })
+        .map(|(data, id)| t.present(Record::created(id, &t.form.key, data, actor.user_id.0, &now)))
         .collect();
     Ok(BulkOutcome { records, rows: kept, rejected: errors })
 }
