@@ -30,6 +30,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<String>
     let db = Db::connect(&url).await?;
     let generated = bootstrap(&db, &config).await?;
     let batcher = (db.dialect() == store::Dialect::Sqlite).then(records::Batcher::start);
+    store::housekeeping::spawn(db.clone());
     Ok((AppState { db, config: Arc::new(config), batcher }, generated))
 }
 

@@ -10,6 +10,7 @@
 //! the write lock (busy-waiting with sleeps), writes go through a pool of exactly one
 //! connection and reads through a pool of many; on PostgreSQL both are the same pool.
 
+pub mod housekeeping;
 mod scoped;
 
 use std::borrow::Cow;
