@@ -157,7 +157,6 @@ async fn sqlite_insert(
         let range = c * CHUNK..((c + 1) * CHUNK).min(texts.len());
         let n = range.len();
         let id = format!("m.mx - {} + v.column1", n - 1);
-        let tail = "(SELECT MAX(id) AS mx FROM records) AS m, (SELECT ? AS at) AS t";
         let mut sql = String::new();
         if c == 0 {
             sql.push_str("BEGIN IMMEDIATE;\n");
@@ -182,15 +181,16 @@ async fn sqlite_insert(
                 values.join(", ")
             ));
         }
-        let numbered: Vec<String> = (0..n).map(|k| format!("({k}, ?)")).collect();
-        let numbered = numbered.join(", ");
+        // Revisions and events read the rows just written (the chunk's ids are the top n)
+        // instead of taking every record's JSON as parameters a second time.
+        let fresh = format!("FROM records r WHERE r.id > (SELECT MAX(id) FROM records) - {n}");
         sql.push_str(&format!(
             "INSERT INTO revisions (tenant_id, record_id, version, op, actor_id, at, changes) \
-             SELECT {tenant}, {id}, 1, 'create', {actor_id}, t.at, v.column2 FROM (VALUES {numbered}) AS v, {tail};\n"
+             SELECT {tenant}, r.id, 1, 'create', {actor_id}, r.created_at, r.data {fresh};\n"
         ));
         sql.push_str(&format!(
             "INSERT INTO events (tenant_id, kind, form_id, record_id, version, actor_id, payload, created_at) \
-             SELECT {tenant}, 'record.created', {form_id}, {id}, 1, {actor_id}, v.column2, t.at FROM (VALUES {numbered}) AS v, {tail};\n"
+             SELECT {tenant}, 'record.created', {form_id}, r.id, 1, {actor_id}, ?, r.created_at {fresh};\n"
         ));
         sql.push_str("SELECT MAX(id) FROM records;\n");
         if c + 1 == chunks {
@@ -203,14 +203,7 @@ async fn sqlite_insert(
         for (_, field, value) in &pairs {
             q = q.bind(*field).bind(*value);
         }
-        for t in &texts[range.clone()] {
-            q = q.bind(t.as_str());
-        }
-        q = q.bind(now);
-        for p in &payloads[range.clone()] {
-            q = q.bind(p.as_str());
-        }
-        q = q.bind(now);
+        q = q.bind(payloads[range.start].as_str());
         let rows = q.fetch_all(&mut **conn).await?;
         let last: i64 = rows.last().ok_or_else(|| sqlx::Error::RowNotFound)?.try_get(0)?;
         ids.extend((0..n as i64).map(|k| last - (n as i64 - 1) + k));
