@@ -424,17 +424,17 @@ pub async fn list_apps(s: &Scoped) -> Result<Vec<App>> {
         .query("SELECT id, key, name, description, created_at FROM apps WHERE tenant_id = $1 ORDER BY id")
         .fetch_all(s.db().reader())
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(App {
-                id: r.try_get(0)?,
-                key: r.try_get(1)?,
-                name: r.try_get(2)?,
-                description: r.try_get(3)?,
-                created_at: r.try_get(4)?,
-            })
-        })
-        .collect()
+    rows.iter().map(app_from_row).collect()
+}
+
+fn app_from_row(r: &AnyRow) -> Result<App> {
+    Ok(App {
+        id: r.try_get(0)?,
+        key: r.try_get(1)?,
+        name: r.try_get(2)?,
+        description: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+    })
 }
 
 pub async fn create_app(s: &Scoped, key: &str, name: &str, description: &str) -> Result<App> {
@@ -477,13 +477,7 @@ pub async fn get_app(s: &Scoped, key: &str) -> Result<App> {
         .fetch_optional(s.db().reader())
         .await?
         .ok_or(Error::NotFound("app"))?;
-    Ok(App {
-        id: r.try_get(0)?,
-        key: r.try_get(1)?,
-        name: r.try_get(2)?,
-        description: r.try_get(3)?,
-        created_at: r.try_get(4)?,
-    })
+    app_from_row(&r)
 }
 
 pub async fn update_app(s: &Scoped, key: &str, name: Option<&str>, description: Option<&str>) -> Result<App> {
