@@ -74,3 +74,29 @@ fn every_function_is_documented() {
     }
     assert!(undocumented.is_empty(), "undocumented: {undocumented:?}");
 }
+
+/// The first-party plugins, built by `scripts/test` for wasm32-wasip2 into
+/// `TESSERA_TEST_PLUGIN_DIR`, are components of the world they claim: `cn-id` exports
+/// `validate` and imports nothing from Tessera but `log`.
+#[test]
+fn built_plugins_are_components_of_their_world() {
+    let Ok(dir) = std::env::var("TESSERA_TEST_PLUGIN_DIR") else {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI must build the plugins (scripts/test does)");
+        eprintln!("note: TESSERA_TEST_PLUGIN_DIR not set: the built plugins are not checked (scripts/test sets it)");
+        return;
+    };
+    let bytes = std::fs::read(Path::new(&dir).join("cn_id.wasm")).expect("cn_id.wasm was built");
+    assert_eq!(&bytes[..8], b"\0asm\x0d\x00\x01\x00", "a component, not a core module");
+    let wit_parser::decoding::DecodedWasm::Component(resolve, world) =
+        wit_parser::decoding::decode(&bytes).expect("the component decodes")
+    else {
+        panic!("not a component");
+    };
+    let w = &resolve.worlds[world];
+    let exports: Vec<String> = w.exports.keys().map(|k| resolve.name_world_key(k)).collect();
+    assert_eq!(exports, ["validate"]);
+    let tessera_imports: BTreeSet<String> =
+        w.imports.keys().map(|k| resolve.name_world_key(k)).filter(|n| n.starts_with("tessera:")).collect();
+    let allowed = BTreeSet::from(["tessera:plugin/log@0.1.0".to_owned(), "tessera:plugin/types@0.1.0".to_owned()]);
+    assert!(tessera_imports.is_subset(&allowed), "cn-id imports {tessera_imports:?}");
+}
