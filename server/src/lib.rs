@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod forms;
+pub mod plugins;
 pub mod records;
 pub mod store;
 pub mod tenants;
