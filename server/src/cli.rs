@@ -29,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         task: AdminTask,
     },
+    /// Package and publish plugins (for plugin authors and platform operators).
+    Plugin {
+        #[command(subcommand)]
+        task: crate::plugins::cli::PluginTask,
+    },
 }
 
 // The variants are the command names (`create-tenant`, …), hence the shared prefix.
@@ -113,6 +118,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin { config, task } => admin(config, task).await,
+        Command::Plugin { task } => crate::plugins::cli::run(task).await,
     }
 }
 

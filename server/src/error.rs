@@ -47,6 +47,10 @@ pub enum Error {
     TooLarge,
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
+    /// A plugin answered with its own error (422), or failed: `timeout` (504), `busy` (503),
+    /// `crashed`, `out-of-memory`, `bad-output`, `invalid-component` (502).
+    #[error("plugin `{plugin}`: {message}")]
+    Plugin { plugin: String, code: String, message: String },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -87,6 +91,12 @@ impl Error {
             Error::VersionConflict { .. } => StatusCode::PRECONDITION_FAILED,
             Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Plugin { code, .. } => match code.as_str() {
+                "timeout" => StatusCode::GATEWAY_TIMEOUT,
+                "busy" => StatusCode::SERVICE_UNAVAILABLE,
+                "crashed" | "out-of-memory" | "bad-output" | "invalid-component" => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            },
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -103,6 +113,7 @@ impl Error {
             Error::VersionConflict { .. } => "version-conflict",
             Error::TooLarge => "too-large",
             Error::RateLimited { .. } => "rate-limited",
+            Error::Plugin { .. } => "plugin",
             Error::Internal(_) => "internal",
         }
     }
@@ -134,6 +145,11 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i64>,
+    /// For plugin problems: the plugin's id and the error's code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 impl IntoResponse for Error {
@@ -153,6 +169,14 @@ impl IntoResponse for Error {
             },
             current_version: match &self {
                 Error::VersionConflict { current } => Some(*current),
+                _ => None,
+            },
+            plugin: match &self {
+                Error::Plugin { plugin, .. } => Some(plugin.clone()),
+                _ => None,
+            },
+            code: match &self {
+                Error::Plugin { code, .. } => Some(code.clone()),
                 _ => None,
             },
         };

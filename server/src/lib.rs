@@ -32,7 +32,11 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<String>
     let generated = bootstrap(&db, &config).await?;
     let batcher = (db.dialect() == store::Dialect::Sqlite).then(records::Batcher::start);
     store::housekeeping::spawn(db.clone());
-    Ok((AppState { db, config: Arc::new(config), batcher }, generated))
+    let limits = plugins::Limits { cache_dir: Some(config.data_dir.join("plugin-cache")), ..Default::default() };
+    let plugins = plugins::Plugins::new(limits).context("starting the plugin runtime")?;
+    let warmed = plugins::registry::warm_all(&plugins, &db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(plugins = warmed, "installed plugins loaded");
+    Ok((AppState { db, config: Arc::new(config), batcher, plugins: Some(plugins) }, generated))
 }
 
 /// First start on an empty database: tenant `default` and its admin, who is also the

@@ -80,8 +80,9 @@ fn admin_tasks_on_sqlite() {
     admin_tasks(&url, dir.path());
 }
 
-#[test]
-fn admin_tasks_on_postgres() {
+/// A fresh database on the test PostgreSQL server; None (a noted skip) when there is none
+/// and none is required.
+fn fresh_postgres(tag: &str) -> Option<String> {
     let Ok(admin_url) = std::env::var("TESSERA_TEST_POSTGRES_URL") else {
         assert_ne!(
             std::env::var("TESSERA_REQUIRE_POSTGRES").as_deref(),
@@ -89,9 +90,9 @@ fn admin_tasks_on_postgres() {
             "TESSERA_REQUIRE_POSTGRES=1 but TESSERA_TEST_POSTGRES_URL is not set"
         );
         eprintln!("note: TESSERA_TEST_POSTGRES_URL not set: skipping the PostgreSQL case");
-        return;
+        return None;
     };
-    let name = format!("cli_{}", std::process::id());
+    let name = format!("cli_{tag}_{}", std::process::id());
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         use sqlx::Connection;
@@ -99,6 +100,101 @@ fn admin_tasks_on_postgres() {
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
     });
     let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_owned()).expect("url has a database");
+    Some(format!("{base}/{name}"))
+}
+
+#[test]
+fn admin_tasks_on_postgres() {
+    let Some(url) = fresh_postgres("admin") else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    admin_tasks(&format!("{base}/{name}"), dir.path());
+    admin_tasks(&url, dir.path());
+}
+
+/// `tessera plugin package` checks a plugin as publishing will; `tessera plugin publish`
+/// sends it to a running server, whose answer it prints (or fails with).
+fn plugin_tasks(url: &str, dir: &std::path::Path) {
+    let Ok(plugins) = std::env::var("TESSERA_TEST_PLUGIN_DIR") else {
+        assert!(std::env::var("TESSERA_REQUIRE_POSTGRES").is_err(), "the test command must build the plugins");
+        eprintln!("note: TESSERA_TEST_PLUGIN_DIR not set: skipping");
+        return;
+    };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let crate_dir = root.join("plugins/cn-id");
+    let wasm = std::path::Path::new(&plugins).join("cn_id.wasm");
+    let (crate_dir, wasm) = (crate_dir.to_str().expect("utf-8"), wasm.to_str().expect("utf-8"));
+    let (ok, text) = tessera(url, dir, &["plugin", "package", crate_dir, "--component", wasm]);
+    assert!(ok, "{text}");
+    assert!(text.contains("cn-id 0.1.0 (validator) is ready to publish"), "{text}");
+    // A manifest with problems names each of them.
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(&bad).expect("dir");
+    std::fs::write(
+        bad.join("tessera-plugin.toml"),
+        "id = \"X\"\nversion = \"1\"\nkind = \"action\"\n[name]\nen = \"x\"\n",
+    )
+    .expect("write");
+    let (ok, text) = tessera(url, dir, &["plugin", "package", bad.to_str().expect("utf-8"), "--component", wasm]);
+    assert!(!ok && text.contains("manifest.id") && text.contains("manifest.version"), "{text}");
+    // The component must be of the manifest's kind.
+    std::fs::write(
+        bad.join("tessera-plugin.toml"),
+        "id = \"xx\"\nversion = \"1.0.0\"\nkind = \"action\"\n[name]\nen = \"x\"\n",
+    )
+    .expect("write");
+    let (ok, text) = tessera(url, dir, &["plugin", "package", bad.to_str().expect("utf-8"), "--component", wasm]);
+    assert!(!ok && text.contains("action"), "{text}");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", url)
+        .env("TESSERA_DATA_DIR", dir)
+        .env("TESSERA_ADMIN_PASSWORD", "cli-admin-password")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("server starts");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let token = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        for _ in 0..600 {
+            if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let login: serde_json::Value = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": "admin@example.com", "password": "cli-admin-password"}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("json");
+        login["token"].as_str().expect("token").to_owned()
+    });
+    let manifest = format!("{crate_dir}/tessera-plugin.toml");
+    let publish = ["plugin", "publish", "--server", &base, "--token", &token, &manifest, wasm];
+    let (ok, text) = tessera(url, dir, &publish);
+    let (ok2, text2) = tessera(url, dir, &publish);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(ok, "{text}");
+    assert!(text.contains("\"sha256\"") && text.contains("\"cn-id\""), "{text}");
+    assert!(!ok2 && text2.contains("409") && text2.contains("immutable"), "{text2}");
+}
+
+#[test]
+fn plugin_tasks_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
+    plugin_tasks(&url, dir.path());
+}
+
+#[test]
+fn plugin_tasks_on_postgres() {
+    let Some(url) = fresh_postgres("plugin") else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    plugin_tasks(&url, dir.path());
 }

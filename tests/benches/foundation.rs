@@ -6,12 +6,14 @@
 //! list (filter + sort) latency over 100,000 records, get-by-id latency, and the server's
 //! peak RSS. Prints a Markdown table for BENCHMARKS.md.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+mod common;
+use common::{PASSWORD, percentile, rss_kib, start};
 
 const CLIENTS: usize = 8;
 const SINGLE_CREATES: usize = 20_000;
@@ -19,67 +21,6 @@ const TOTAL_RECORDS: usize = 100_000;
 const BULK_BATCH: usize = 1_000;
 const LIST_REQUESTS: usize = 400;
 const GET_REQUESTS: usize = 2_000;
-const PASSWORD: &str = "bench-password-1";
-
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
-
-async fn start(bin: &str, database_url: Option<&str>) -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let mut cmd = Command::new(bin);
-    cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.path())
-        .env("TESSERA_ADMIN_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    match database_url {
-        Some(u) => cmd.env("DATABASE_URL", u),
-        None => cmd.env_remove("DATABASE_URL"),
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    // Owned by `Server` at once, so that its Drop kills and reaps it on every path.
-    let server = Server { child: cmd.spawn().expect("start tessera"), base, _dir: dir };
-    let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if http.get(format!("{}/readyz", server.base)).send().await.is_ok_and(|r| r.status() == 200) {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server did not become ready");
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort_unstable();
-    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples[i]
-}
-
 fn row(i: usize) -> Value {
     let statuses = ["open", "confirmed", "shipped", "closed"];
     json!({

@@ -55,6 +55,18 @@ const TABLE: &[(&str, &str)] = &[
     ("GET", "/api/v1/t/{tenant}/forms/{form}/records/{id}/history"),
     ("POST", "/api/v1/t/{tenant}/attachments"),
     ("GET", "/api/v1/t/{tenant}/attachments/{id}"),
+    ("POST", "/api/v1/plugins"),
+    ("GET", "/api/v1/plugins"),
+    ("GET", "/api/v1/plugins/{plugin}"),
+    ("PATCH", "/api/v1/plugins/{plugin}/versions/{version}"),
+    ("GET", "/api/v1/t/{tenant}/plugins"),
+    ("POST", "/api/v1/t/{tenant}/plugins"),
+    ("GET", "/api/v1/t/{tenant}/plugins/{plugin}"),
+    ("PATCH", "/api/v1/t/{tenant}/plugins/{plugin}"),
+    ("DELETE", "/api/v1/t/{tenant}/plugins/{plugin}"),
+    ("POST", "/api/v1/t/{tenant}/plugins/{plugin}/rollback"),
+    ("GET", "/api/v1/t/{tenant}/plugins/{plugin}/audit"),
+    ("POST", "/api/v1/t/{tenant}/plugins/{plugin}/invoke"),
 ];
 
 #[test]
@@ -108,6 +120,8 @@ async fn tenant_b_cannot_reach_tenant_a(s: &TestServer) {
             .replace("{user}", &user.to_string())
             .replace("{role}", &role.to_string())
             .replace("{key}", &key.to_string())
+            .replace("{plugin}", "cn-id")
+            .replace("{version}", "0.1.0")
             .replace(
                 "{id}",
                 &if route.path.contains("attachments") { attachment.to_string() } else { record.to_string() },

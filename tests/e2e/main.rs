@@ -7,4 +7,6 @@ mod common;
 mod forms;
 mod isolation;
 mod openapi;
+mod plugin_sandbox;
+mod plugins;
 mod records;

@@ -199,6 +199,27 @@ impl TestServer {
         self.call(Method::DELETE, path, Some(token), None).await
     }
 
+    /// Publishes a plugin version (multipart: `manifest` and `component`) with `token`.
+    pub async fn publish(&self, token: &str, manifest: &str, component: &[u8]) -> Answer {
+        let boundary = "tessera-test-boundary-7d1c2a";
+        let mut body = Vec::new();
+        for (name, content_type, data) in
+            [("manifest", "application/toml", manifest.as_bytes()), ("component", "application/wasm", component)]
+        {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: {content_type}\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(data);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        self.call_raw(Method::POST, "/api/v1/plugins", Some(token), &content_type, body).await
+    }
+
     /// Creates a tenant with an admin; returns the admin's token.
     pub async fn tenant(&self, slug: &str) -> String {
         let email = format!("admin@{slug}.example.com");
@@ -292,6 +313,27 @@ pub async fn raw_post(base: &str, path: &str, token: &str, content_type: &str, b
     let text = String::from_utf8_lossy(&out).into_owned();
     let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, text)
+}
+
+/// A plugin built by `scripts/test`: its manifest (`tessera-plugin.toml` in `crate_dir`,
+/// relative to the repository root) and its component (`<file>.wasm` in
+/// `TESSERA_TEST_PLUGIN_DIR`). None when the plugins were not built (outside `scripts/test`).
+pub fn built_plugin(crate_dir: &str, file: &str) -> Option<(String, Vec<u8>)> {
+    let Ok(dir) = std::env::var("TESSERA_TEST_PLUGIN_DIR") else {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI must build the plugins (scripts/test does)");
+        assert!(
+            std::env::var("TESSERA_REQUIRE_POSTGRES").is_err(),
+            "the test command must build the plugins (TESSERA_TEST_PLUGIN_DIR)"
+        );
+        eprintln!("note: TESSERA_TEST_PLUGIN_DIR not set: skipping (scripts/test sets it)");
+        return None;
+    };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest = std::fs::read_to_string(root.join(crate_dir).join("tessera-plugin.toml"))
+        .unwrap_or_else(|e| panic!("{crate_dir}/tessera-plugin.toml: {e}"));
+    let wasm = std::path::Path::new(&dir).join(format!("{file}.wasm"));
+    let component = std::fs::read(&wasm).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
+    Some((manifest, component))
 }
 
 /// Percent-encodes a query-string value.

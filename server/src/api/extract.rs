@@ -154,7 +154,7 @@ impl FromRequestParts<AppState> for TenantCtx {
             auth::authenticate_in(&state.db, &token, Some(&slug), state.config.session_policy()).await?;
         parts.extensions.insert(credential);
         let (tenant, actor) = place.ok_or(Error::NotFound("tenant"))?;
-        let db = state.db.scoped(tenants::TenantId(tenant.id));
+        let db = state.db.scoped(tenants::TenantId(tenant.id)).with_plugins(state.plugins.clone());
         Ok(TenantCtx { tenant, actor, db })
     }
 }

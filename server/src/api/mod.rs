@@ -35,6 +35,8 @@ pub struct AppState {
     /// Group commit of record creates on SQLite (None on PostgreSQL, where writes run in
     /// parallel).
     pub batcher: Option<crate::records::Batcher>,
+    /// The plugin runtime (absent only when it could not start; plugin routes then answer 500).
+    pub plugins: Option<crate::plugins::Plugins>,
 }
 
 /// Who may call a route.
@@ -125,6 +127,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(crate::tenants::api::routes());
     all.extend(crate::forms::api::routes());
     all.extend(crate::records::api::routes());
+    all.extend(crate::plugins::api::routes());
     all
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-pub use model::{Definition, Field, FieldType, Label};
+pub use model::{Definition, Field, FieldType, FieldValidator, Label};
 pub use store::*;
 
 /// A form as stored and shown.

@@ -193,6 +193,21 @@ pub struct Field {
     /// Retired fields keep their data but no longer take input or show in records.
     #[serde(default, skip_serializing_if = "is_false")]
     pub retired: bool,
+    /// Plugin validators (installed in the tenant) that check this field's value on every
+    /// write, after the built-in constraints; their violations join the same 422.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validators: Vec<FieldValidator>,
+}
+
+/// A plugin validator on a field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldValidator {
+    /// The installed plugin's id.
+    pub plugin: String,
+    /// This field's configuration, over the install's.
+    #[serde(default)]
+    pub config: Value,
 }
 
 fn deserialize_options<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SelectOption>, D::Error> {
@@ -376,6 +391,12 @@ pub fn check_fields(fields: &[Field], prefix: &str, forms: &BTreeSet<String>, er
         }
         if f.default.is_some() && (ty.is_computed() || ty == FieldType::Subtable || ty == FieldType::Attachment) {
             errors.push(FieldError::new(at("default"), format!("a {} field has no default", ty.name())));
+        }
+        if !f.validators.is_empty() && (ty.is_computed() || !prefix.is_empty()) {
+            errors.push(FieldError::new(
+                at("validators"),
+                "plugin validators check fields people fill in, at the top level of a form",
+            ));
         }
     }
 }

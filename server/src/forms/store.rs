@@ -129,9 +129,10 @@ async fn check_definition(
 ) -> Result<()> {
     let mut keys = form_keys(s).await?;
     keys.insert(form_key.to_owned());
-    let active: Vec<Field> = fields.iter().filter(|f| !f.retired).cloned().collect();
-    let _ = active;
     model::check_fields(fields, "", &keys, errors);
+    for (i, f) in fields.iter().enumerate().filter(|(_, f)| !f.validators.is_empty() && !f.retired) {
+        errors.extend(crate::plugins::check_field_validators(s, &format!("fields[{i}]"), &f.validators).await?);
+    }
     if errors.is_empty() {
         // Formulas are checked against the form as it will be.
         let probe = Form {

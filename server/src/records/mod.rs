@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use insert::Batcher;
-pub use query::{ListPage, ListQuery};
+pub use query::{ListPage, ListQuery, list_records};
 pub use store::*;
 pub use validate::unique_value;
 

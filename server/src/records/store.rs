@@ -347,11 +347,53 @@ async fn prepare_new(
 ) -> Result<Result<Map<String, Value>, Vec<FieldError>>> {
     let Checked { mut data, mut errors, refs } = validate::check_create(&t.form, input, &t.perm);
     errors.extend(check_refs(s, &t.set, &refs).await?);
+    errors.extend(plugin_violations(s, &t.form, &data, None).await?);
     if !errors.is_empty() {
         return Ok(Err(prefixed(errors, prefix)));
     }
     compute_formulas(s, t, &mut data, &Map::new()).await?;
     Ok(Ok(data))
+}
+
+/// Violations the form's plugin validators find in `data` (with `only`, in the fields it
+/// holds). Empty values are left to the built-in `required`.
+async fn plugin_violations(
+    s: &Scoped,
+    form: &Form,
+    data: &Map<String, Value>,
+    only: Option<&Map<String, Value>>,
+) -> Result<Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut checked: Vec<&crate::forms::Field> = Vec::new();
+    for f in &form.fields {
+        if !f.retired && !f.validators.is_empty() {
+            checked.push(f);
+        }
+    }
+    if checked.is_empty() {
+        return Ok(errors);
+    }
+    let plugins = s.plugins().ok_or_else(|| Error::Internal(anyhow::anyhow!("the plugin runtime is not running")))?;
+    let record = Value::Object(data.clone());
+    for f in checked {
+        if only.is_some_and(|o| !o.contains_key(&f.key)) {
+            continue;
+        }
+        let Some(value) = data.get(&f.key).filter(|v| !v.is_null()) else { continue };
+        for v in &f.validators {
+            if let Err(violations) = plugins.validate(s, &v.plugin, &v.config, value, &record).await? {
+                for x in violations {
+                    let path = match x.field.as_str() {
+                        "" => format!("data.{}", f.key),
+                        p if p.starts_with("data.") => p.to_owned(),
+                        p => format!("data.{p}"),
+                    };
+                    errors.push(FieldError::new(path, x.message));
+                }
+            }
+        }
+    }
+    Ok(errors)
 }
 
 /// Creates a record. With a `batcher` (SQLite), the write joins concurrent ones.
@@ -420,7 +462,8 @@ pub async fn bulk_create(
     let mut errors = Vec::new();
     let mut all_refs = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
-        let Checked { data, errors: e, refs } = validate::check_create(&t.form, input, &t.perm);
+        let Checked { data, errors: mut e, refs } = validate::check_create(&t.form, input, &t.perm);
+        e.extend(plugin_violations(s, &t.form, &data, None).await?);
         errors.extend(prefixed(e, &format!("records[{i}].")));
         all_refs.extend(refs.into_iter().map(|mut r| {
             r.path = format!("records[{i}].{}", r.path);
@@ -548,6 +591,7 @@ pub async fn update_record(
         }
         let Checked { mut data, mut errors, refs } = validate::check_update(&t.form, &current.data, &input, &t.perm);
         errors.extend(check_refs(s, &t.set, &refs).await?);
+        errors.extend(plugin_violations(s, &t.form, &data, Some(&input)).await?);
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
         }

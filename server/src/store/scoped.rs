@@ -24,11 +24,24 @@ pub struct TenantId(pub i64);
 pub struct Scoped {
     db: Db,
     tenant: TenantId,
+    /// The plugin runtime, for writes that run plugin validators (absent in tools that
+    /// run no plugins; a form that needs one then refuses the write).
+    plugins: Option<crate::plugins::Plugins>,
 }
 
 impl Scoped {
     pub fn new(db: Db, tenant: TenantId) -> Scoped {
-        Scoped { db, tenant }
+        Scoped { db, tenant, plugins: None }
+    }
+
+    /// The same handle with the plugin runtime.
+    pub fn with_plugins(mut self, plugins: Option<crate::plugins::Plugins>) -> Scoped {
+        self.plugins = plugins;
+        self
+    }
+
+    pub fn plugins(&self) -> Option<&crate::plugins::Plugins> {
+        self.plugins.as_ref()
     }
 
     pub fn tenant(&self) -> TenantId {
