@@ -125,6 +125,13 @@ async fn validators_in_the_write_path(s: &TestServer) {
     let up = s.patch("/api/v1/t/alpha/plugins/cn-id", &a, json!({"version": "0.2.0"})).await.expect(200).body;
     assert_eq!((up["version"].as_str(), up["previous_version"].as_str()), (Some("0.2.0"), Some("0.1.0")));
     s.post(records, &a, json!({"data": {"name": "After upgrade", "uscc": "bad"}})).await.expect(422);
+    // A version whose schema no longer accepts a form's configuration is refused, naming it.
+    let narrower = manifest
+        .replace("version = \"0.1.0\"", "version = \"0.3.0\"")
+        .replace("enum = [\"uscc\", \"resident_id\", \"mobile\"]", "enum = [\"resident_id\", \"mobile\"]");
+    s.publish(&s.admin, &narrower, &component).await.expect(201);
+    let breaks = s.patch("/api/v1/t/alpha/plugins/cn-id", &a, json!({"version": "0.3.0"})).await.expect(409);
+    assert_eq!(errors(&breaks.body)[0].0, "forms.suppliers.fields.uscc.config.kind", "{}", breaks.body);
     let back = s.post("/api/v1/t/alpha/plugins/cn-id/rollback", &a, json!({})).await.expect(200).body;
     assert_eq!(back["version"], "0.1.0");
     s.patch("/api/v1/plugins/cn-id/versions/0.2.0", &s.admin, json!({"yanked": true})).await.expect(200);
