@@ -29,9 +29,9 @@ fn host() -> Host {
     Host::new(Limits { concurrent_calls: 4, ..Limits::default() }).expect("host")
 }
 
-fn validate(host: &Host, kind_sha: &str, bytes: &[u8], config: &str, value: &str) -> Result<Answer, PluginError> {
+async fn validate(host: &Host, kind_sha: &str, bytes: &[u8], config: &str, value: &str) -> Result<Answer, PluginError> {
     let pre = host.load(Kind::Validator, kind_sha, || Ok(bytes.to_vec())).expect("loads");
-    host.call(&pre, Call::Validate { config, value, record: "{}" }, Duration::from_millis(500), None).0
+    host.call(&pre, Call::Validate { config, value, record: "{}" }, Duration::from_millis(500), None).await.0
 }
 
 fn violations(answer: Result<Answer, PluginError>) -> Vec<String> {
@@ -42,89 +42,97 @@ fn violations(answer: Result<Answer, PluginError>) -> Vec<String> {
     }
 }
 
-#[test]
-fn runs_the_cn_id_validator() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_the_cn_id_validator() {
     let Some(bytes) = component("cn_id") else { return };
     let host = host();
     host.check(Kind::Validator, &bytes).expect("a validator");
     let mobile = r#"{"kind":"mobile"}"#;
-    assert!(violations(validate(&host, "cn", &bytes, mobile, r#""13800138000""#)).is_empty());
-    let refused = violations(validate(&host, "cn", &bytes, mobile, r#""12345""#));
+    assert!(violations(validate(&host, "cn", &bytes, mobile, r#""13800138000""#).await).is_empty());
+    let refused = violations(validate(&host, "cn", &bytes, mobile, r#""12345""#).await);
     assert_eq!(refused.len(), 1);
     assert!(refused[0].contains("mobile"), "{refused:?}");
     let uscc = r#"{"kind":"uscc"}"#;
-    assert!(violations(validate(&host, "cn", &bytes, uscc, r#""914403001922038216""#)).is_empty());
-    assert_eq!(violations(validate(&host, "cn", &bytes, uscc, r#""914403001922038217""#)).len(), 1);
-    let bad_config = violations(validate(&host, "cn", &bytes, r#"{"kind":"passport"}"#, r#""x""#));
+    assert!(violations(validate(&host, "cn", &bytes, uscc, r#""914403001922038216""#).await).is_empty());
+    assert_eq!(violations(validate(&host, "cn", &bytes, uscc, r#""914403001922038217""#).await).len(), 1);
+    let bad_config = violations(validate(&host, "cn", &bytes, r#"{"kind":"passport"}"#, r#""x""#).await);
     assert!(bad_config[0].contains("configuration"), "{bad_config:?}");
     // Each call has a fresh instance: many calls in a row stay independent.
     for _ in 0..50 {
-        assert!(violations(validate(&host, "cn", &bytes, mobile, r#""+86 150 1234 5678""#)).is_empty());
+        assert!(violations(validate(&host, "cn", &bytes, mobile, r#""+86 150 1234 5678""#).await).is_empty());
     }
     // The wrong world for its kind is refused.
     let err = host.check(Kind::Widget, &bytes).expect_err("not a widget");
     assert!(err.to_string().contains("widget"), "{err}");
 }
 
-#[test]
-fn a_validator_written_with_plain_wit_bindgen_works() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_written_with_plain_wit_bindgen_works() {
     let Some(bytes) = component("plain_upper") else { return };
     let host = host();
     host.check(Kind::Validator, &bytes).expect("the WIT alone is enough");
     let config = r#"{"case":"upper"}"#;
-    assert!(violations(validate(&host, "plain", &bytes, config, r#""ABC""#)).is_empty());
-    let refused = violations(validate(&host, "plain", &bytes, config, r#""abc""#));
+    assert!(violations(validate(&host, "plain", &bytes, config, r#""ABC""#).await).is_empty());
+    let refused = violations(validate(&host, "plain", &bytes, config, r#""abc""#).await);
     assert_eq!(refused, ["must be upper case / 须为大写"]);
 }
 
-#[test]
-fn a_component_importing_more_than_its_world_is_refused() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_importing_more_than_its_world_is_refused() {
     let Some(bytes) = component("rogue") else { return };
     let err = host().check(Kind::Validator, &bytes).expect_err("http is not for validators");
     let text = err.to_string();
     assert!(text.contains("more than a validator may use") && text.contains("http"), "{text}");
 }
 
-fn render(host: &Host, pre_sha: &str, bytes: &[u8], mode: &str, deadline: Duration) -> Result<Answer, PluginError> {
+async fn render(
+    host: &Host,
+    pre_sha: &str,
+    bytes: &[u8],
+    mode: &str,
+    deadline: Duration,
+) -> Result<Answer, PluginError> {
     let pre = host.load(Kind::Widget, pre_sha, || Ok(bytes.to_vec())).expect("loads");
     let config = format!(r#"{{"mode":"{mode}"}}"#);
     let dataset = types::Dataset { columns: vec!["x".into()], rows: vec!["[1]".into()] };
-    host.call(&pre, Call::Render { config: &config, dataset }, deadline, None).0
+    host.call(&pre, Call::Render { config: &config, dataset }, deadline, None).await.0
 }
 
-#[test]
-fn bad_plugins_fail_alone_within_their_deadline() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_plugins_fail_alone_within_their_deadline() {
     let Some(bytes) = component("faulty") else { return };
     let host = host();
     host.check(Kind::Widget, &bytes).expect("a widget");
     let deadline = Duration::from_millis(200);
 
     let started = Instant::now();
-    let err = render(&host, "faulty", &bytes, "loop", deadline).err().expect("an endless loop is stopped");
+    let err = render(&host, "faulty", &bytes, "loop", deadline).await.err().expect("an endless loop is stopped");
     assert!(matches!(err, PluginError::Timeout(_)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(5), "stopped near its deadline: {:?}", started.elapsed());
 
-    let err =
-        render(&host, "faulty", &bytes, "memory", Duration::from_secs(10)).err().expect("a memory bomb is stopped");
+    let err = render(&host, "faulty", &bytes, "memory", Duration::from_secs(10))
+        .await
+        .err()
+        .expect("a memory bomb is stopped");
     assert!(matches!(err, PluginError::OutOfMemory), "{err:?}");
 
-    let err = render(&host, "faulty", &bytes, "panic", deadline).err().expect("a panic is a failed call");
+    let err = render(&host, "faulty", &bytes, "panic", deadline).await.err().expect("a panic is a failed call");
     assert!(matches!(err, PluginError::Trap(_)), "{err:?}");
 
-    let err = render(&host, "faulty", &bytes, "big", Duration::from_secs(10)).err().expect("oversized output");
+    let err = render(&host, "faulty", &bytes, "big", Duration::from_secs(10)).await.err().expect("oversized output");
     assert!(matches!(err, PluginError::BadOutput(_)), "{err:?}");
 
     // After all of that, the same host and component still work.
     for _ in 0..10 {
-        match render(&host, "faulty", &bytes, "ok", deadline).expect("runs") {
+        match render(&host, "faulty", &bytes, "ok", deadline).await.expect("runs") {
             Answer::Rendered(Ok(server::plugins::Drawing::Svg(svg))) => assert!(svg.starts_with("<svg")),
             _ => panic!("expected an SVG"),
         }
     }
 }
 
-#[test]
-fn compiled_code_is_cached_on_disk() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_code_is_cached_on_disk() {
     let Some(bytes) = component("cn_id") else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let limits = Limits { concurrent_calls: 2, cache_dir: Some(dir.path().to_owned()), ..Limits::default() };
@@ -142,12 +150,13 @@ fn compiled_code_is_cached_on_disk() {
             Duration::from_millis(500),
             None,
         )
+        .await
         .0;
     assert!(violations(answer).is_empty());
 }
 
-#[test]
-fn refuses_what_is_not_a_component() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_what_is_not_a_component() {
     let host = host();
     assert!(matches!(host.check(Kind::Validator, b"\0asm\x01\0\0\0"), Err(PluginError::Invalid(_))), "a core module");
     assert!(matches!(host.check(Kind::Validator, b"not wasm"), Err(PluginError::Invalid(_))));

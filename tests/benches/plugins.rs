@@ -2,10 +2,11 @@
 //! components first). Measures:
 //!
 //! 1. instantiate + call of the `cn-id` validator from its `InstancePre` with the pooling
-//!    allocator, in this process (a fresh instance per call, as the server does);
+//!    allocator, in this process on the tokio runtime (a fresh instance per call, async, as the
+//!    server does);
 //! 2. what one plugin validator adds to a record write: the release server (SQLite) creating
 //!    records in a form whose field is checked by a built-in pattern and in one checked by
-//!    `cn-id`, one request at a time, p50 of each;
+//!    `cn-id`, one request at a time, alternating between the two forms, p50 of each;
 //! 3. server start (spawn → `/readyz` answers) with 10 installed plugins whose compiled code
 //!    is cached on disk, and, for comparison, with the cache removed.
 //!
@@ -22,7 +23,7 @@ mod common;
 use common::{PASSWORD, percentile, start_in};
 
 const CALLS: usize = 20_000;
-const WRITES: usize = 3_000;
+const WRITES: usize = 10_000;
 const STARTS: usize = 7;
 const PLUGINS: usize = 10;
 
@@ -45,27 +46,29 @@ fn variant(bytes: &[u8], i: usize) -> Vec<u8> {
     out
 }
 
-fn instantiate_and_call(cn_id: &[u8]) -> (Duration, Duration, f64) {
+async fn instantiate_and_call(cn_id: &[u8]) -> (Duration, Duration, f64) {
     let host = Host::new(Limits::default()).expect("host");
     let pre = host.load(Kind::Validator, "bench", || Ok(cn_id.to_vec())).expect("loads");
     let config = r#"{"kind":"mobile"}"#;
-    let call = || {
-        let (answer, _) = host.call(
-            &pre,
-            Call::Validate { config, value: "\"13800138000\"", record: "{}" },
-            Duration::from_millis(50),
-            None,
-        );
+    let call = async || {
+        let (answer, _) = host
+            .call(
+                &pre,
+                Call::Validate { config, value: "\"13800138000\"", record: "{}" },
+                Duration::from_millis(50),
+                None,
+            )
+            .await;
         assert!(matches!(answer, Ok(Answer::Validated(Ok(())))));
     };
     for _ in 0..1000 {
-        call();
+        call().await;
     }
     let mut samples = Vec::with_capacity(CALLS);
     let started = Instant::now();
     for _ in 0..CALLS {
         let t = Instant::now();
-        call();
+        call().await;
         samples.push(t.elapsed());
     }
     let per_s = CALLS as f64 / started.elapsed().as_secs_f64();
@@ -102,24 +105,28 @@ async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> 
     body
 }
 
-async fn write_latency(http: &reqwest::Client, base: &str, token: &str, form: &str) -> Duration {
-    let url = format!("{base}/api/v1/t/default/forms/{form}/records");
-    let mut samples = Vec::with_capacity(WRITES);
-    for i in 0..WRITES {
+/// Creates records alternately in the `builtin` and the `plugin` form (so that drift and noise
+/// of this shared machine fall on both alike); returns each form's p50.
+async fn write_latencies(http: &reqwest::Client, base: &str, token: &str, writes: usize) -> (Duration, Duration) {
+    let mut samples = [Vec::with_capacity(writes), Vec::with_capacity(writes)];
+    for i in 0..writes {
         let phone = format!("1380013{:04}", i % 10_000);
-        let t = Instant::now();
-        let r = http
-            .post(&url)
-            .bearer_auth(token)
-            .header("prefer", "return=minimal")
-            .json(&json!({"data": {"phone": phone}}))
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(r.status(), 201);
-        samples.push(t.elapsed());
+        for (k, form) in ["builtin", "plugin"].iter().enumerate() {
+            let t = Instant::now();
+            let r = http
+                .post(format!("{base}/api/v1/t/default/forms/{form}/records"))
+                .bearer_auth(token)
+                .header("prefer", "return=minimal")
+                .json(&json!({"data": {"phone": phone}}))
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(r.status(), 201);
+            samples[k].push(t.elapsed());
+        }
     }
-    percentile(&mut samples, 0.5)
+    let [mut builtin, mut plugin] = samples;
+    (percentile(&mut builtin, 0.5), percentile(&mut plugin, 0.5))
 }
 
 #[tokio::main]
@@ -131,7 +138,7 @@ async fn main() {
         std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/cn-id/tessera-plugin.toml"))
             .expect("manifest");
 
-    let (call_p50, call_p95, calls_per_s) = instantiate_and_call(&cn_id);
+    let (call_p50, call_p95, calls_per_s) = instantiate_and_call(&cn_id).await;
     eprintln!("instantiate+call: p50 {call_p50:?}, p95 {call_p95:?}, {calls_per_s:.0}/s");
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -176,16 +183,8 @@ async fn main() {
         json!({"key": "plugin", "name": "Plugin rule", "fields": [field(json!([{"plugin": "cn-id-0", "config": {"kind": "mobile"}}]), None)]}),
     )
     .await;
-    // Warm both paths, then alternate rounds so drift affects both alike.
-    write_latency(&http, &base, &token, "builtin").await;
-    write_latency(&http, &base, &token, "plugin").await;
-    let (mut builtin, mut plugin) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
-        builtin.push(write_latency(&http, &base, &token, "builtin").await);
-        plugin.push(write_latency(&http, &base, &token, "plugin").await);
-    }
-    let builtin_p50 = percentile(&mut builtin, 0.5);
-    let plugin_p50 = percentile(&mut plugin, 0.5);
+    write_latencies(&http, &base, &token, 500).await;
+    let (builtin_p50, plugin_p50) = write_latencies(&http, &base, &token, WRITES).await;
     eprintln!("write p50: built-in {builtin_p50:?}, plugin {plugin_p50:?}");
     drop(server);
 

@@ -2,19 +2,21 @@
 //! world that holds exactly what that world may import, compiled components cached in memory
 //! and on disk, and one call = one fresh instance from an `InstancePre`, dropped afterwards.
 //!
-//! Calls are synchronous and meant for a blocking thread (`Plugins` runs them under
-//! `spawn_blocking`); host functions that need the database block on the runtime handle the
-//! call carries.
+//! Calls are async: a plugin runs on the calling task (on a fiber stack from the pool) and
+//! yields to the runtime at every epoch tick, so a busy or looping plugin never holds a runtime
+//! thread for more than a tick and a call costs no thread hand-off; the wall-clock deadline is
+//! checked at each tick. Host functions (`records`, `http`) are async and simply await.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
+    UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -24,6 +26,11 @@ pub mod action {
     wasmtime::component::bindgen!({
         path: "../plugin-sdk/wit",
         world: "action",
+        imports: {
+            "tessera:plugin/records": async,
+            "tessera:plugin/http": async,
+        },
+        exports: { default: async },
     });
 }
 
@@ -31,6 +38,7 @@ pub mod validator {
     wasmtime::component::bindgen!({
         path: "../plugin-sdk/wit",
         world: "validator",
+        exports: { default: async },
         with: {
             "tessera:plugin/types": super::action::tessera::plugin::types,
             "tessera:plugin/log": super::action::tessera::plugin::log,
@@ -42,6 +50,7 @@ pub mod widget {
     wasmtime::component::bindgen!({
         path: "../plugin-sdk/wit",
         world: "widget",
+        exports: { default: async },
         with: {
             "tessera:plugin/types": super::action::tessera::plugin::types,
             "tessera:plugin/log": super::action::tessera::plugin::log,
@@ -106,28 +115,30 @@ impl Limits {
     }
 }
 
-/// How often the epoch advances; deadlines are whole ticks.
+/// How often the epoch advances: a running plugin yields to the runtime (and has its deadline
+/// checked) this often.
 const TICK: Duration = Duration::from_millis(2);
 
 /// What host functions of one call may reach: given by the caller, used by `records` and
 /// `http`. The host module knows nothing of tenants; `Plugins` implements this.
+#[async_trait::async_trait]
 pub trait HostApi: Send {
-    fn records_get(&mut self, form: &str, id: i64) -> Result<Option<types::StoredRecord>, types::PluginError>;
-    fn records_query(
+    async fn records_get(&mut self, form: &str, id: i64) -> Result<Option<types::StoredRecord>, types::PluginError>;
+    async fn records_query(
         &mut self,
         form: &str,
         filter: &str,
         limit: u32,
     ) -> Result<Vec<types::StoredRecord>, types::PluginError>;
-    fn records_create(&mut self, form: &str, data: &str) -> Result<types::StoredRecord, types::PluginError>;
-    fn records_update(
+    async fn records_create(&mut self, form: &str, data: &str) -> Result<types::StoredRecord, types::PluginError>;
+    async fn records_update(
         &mut self,
         form: &str,
         id: i64,
         data: &str,
         if_version: Option<i64>,
     ) -> Result<types::StoredRecord, types::PluginError>;
-    fn http_send(&mut self, request: http::Request) -> Result<http::Response, types::PluginError>;
+    async fn http_send(&mut self, request: http::Request) -> Result<http::Response, types::PluginError>;
 }
 
 /// The state of one call's store.
@@ -187,37 +198,37 @@ impl CallState {
 }
 
 impl records::Host for CallState {
-    fn get(&mut self, form: String, id: i64) -> Result<Option<types::StoredRecord>, types::PluginError> {
-        self.api()?.records_get(&form, id)
+    async fn get(&mut self, form: String, id: i64) -> Result<Option<types::StoredRecord>, types::PluginError> {
+        self.api()?.records_get(&form, id).await
     }
 
-    fn query(
+    async fn query(
         &mut self,
         form: String,
         filter: String,
         limit: u32,
     ) -> Result<Vec<types::StoredRecord>, types::PluginError> {
-        self.api()?.records_query(&form, &filter, limit)
+        self.api()?.records_query(&form, &filter, limit).await
     }
 
-    fn create(&mut self, form: String, data: String) -> Result<types::StoredRecord, types::PluginError> {
-        self.api()?.records_create(&form, &data)
+    async fn create(&mut self, form: String, data: String) -> Result<types::StoredRecord, types::PluginError> {
+        self.api()?.records_create(&form, &data).await
     }
 
-    fn update(
+    async fn update(
         &mut self,
         form: String,
         id: i64,
         data: String,
         if_version: Option<i64>,
     ) -> Result<types::StoredRecord, types::PluginError> {
-        self.api()?.records_update(&form, id, &data, if_version)
+        self.api()?.records_update(&form, id, &data, if_version).await
     }
 }
 
 impl http::Host for CallState {
-    fn send(&mut self, request: http::Request) -> Result<http::Response, types::PluginError> {
-        self.api()?.http_send(request)
+    async fn send(&mut self, request: http::Request) -> Result<http::Response, types::PluginError> {
+        self.api()?.http_send(request).await
     }
 }
 
@@ -279,6 +290,7 @@ impl Host {
             .max_memories_per_component(4)
             .max_tables_per_component(8)
             .max_tables_per_module(4)
+            .total_stacks(slots)
             .max_memory_size(limits.memory_bytes);
         let mut config = Config::new();
         config
@@ -304,7 +316,7 @@ impl Host {
             let mut linker = Linker::new(&engine);
             // Rust's std on wasip2 imports WASI interfaces even when unused: link them with
             // nothing granted (no files, no environment, no sockets, no clock beyond time).
-            wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map(|_| ())?;
+            wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
             match kind {
                 Kind::Validator => validator::Validator::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)?,
                 Kind::Action => action::Action::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)?,
@@ -418,8 +430,9 @@ impl Host {
     }
 
     /// Runs one call in a fresh instance. `deadline` is wall-clock time for instantiation and
-    /// the call together, host calls included.
-    pub fn call(
+    /// the call together, host calls included (checked at every epoch tick, when the plugin
+    /// also yields to the runtime).
+    pub async fn call(
         &self,
         pre: &Pre,
         call: Call<'_>,
@@ -438,15 +451,21 @@ impl Host {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (deadline.as_micros() / TICK.as_micros()).max(1) as u64 + 1;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-        let answer = self.run(&mut store, pre, call, deadline);
+        let until = Instant::now() + deadline;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= until {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
+            }
+        });
+        let answer = self.run(&mut store, pre, call, deadline).await;
         let log = std::mem::take(&mut store.data_mut().log);
         (answer, log)
     }
 
-    fn run(
+    async fn run(
         &self,
         store: &mut Store<CallState>,
         pre: &Pre,
@@ -459,9 +478,9 @@ impl Host {
         match (pre, call) {
             (Pre::Validator(pre), Call::Validate { config, value, record }) => {
                 self.check_input(config.len() + value.len() + record.len())?;
-                let plugin = pre.instantiate(&mut *store).map_err(classify)?;
+                let plugin = pre.instantiate_async(&mut *store).await.map_err(classify)?;
                 let (config, value, record) = (config.to_owned(), value.to_owned(), record.to_owned());
-                let answer = plugin.call_validate(&mut *store, &config, &value, &record).map_err(classify)?;
+                let answer = plugin.call_validate(&mut *store, &config, &value, &record).await.map_err(classify)?;
                 if let Err(violations) = &answer {
                     let size: usize = violations.iter().map(|v| v.field.len() + v.message.len()).sum();
                     if size > out || violations.len() > 1000 {
@@ -479,9 +498,9 @@ impl Host {
                     + event.payload.len()
                     + event.record.as_ref().map(|r| r.data.len() + r.form.len()).unwrap_or(0);
                 self.check_input(size)?;
-                let plugin = pre.instantiate(&mut *store).map_err(classify)?;
+                let plugin = pre.instantiate_async(&mut *store).await.map_err(classify)?;
                 let config = config.to_owned();
-                let answer = plugin.call_run(&mut *store, &config, &event).map_err(classify)?;
+                let answer = plugin.call_run(&mut *store, &config, &event).await.map_err(classify)?;
                 let size = match &answer {
                     Ok(o) => o.summary.len() + o.data.len(),
                     Err(e) => e.code.len() + e.message.len(),
@@ -496,9 +515,9 @@ impl Host {
             (Pre::Widget(pre), Call::Render { config, dataset }) => {
                 let size = config.len() + dataset.rows.iter().map(String::len).sum::<usize>();
                 self.check_input(size)?;
-                let plugin = pre.instantiate(&mut *store).map_err(classify)?;
+                let plugin = pre.instantiate_async(&mut *store).await.map_err(classify)?;
                 let config = config.to_owned();
-                let answer = plugin.call_render(&mut *store, &config, &dataset).map_err(classify)?;
+                let answer = plugin.call_render(&mut *store, &config, &dataset).await.map_err(classify)?;
                 let size = match &answer {
                     Ok(types::Output::Svg(s)) | Ok(types::Output::Chart(s)) => s.len(),
                     Err(e) => e.code.len() + e.message.len(),

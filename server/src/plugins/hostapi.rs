@@ -23,20 +23,12 @@ pub(crate) struct TenantApi {
     scoped: Scoped,
     actor: Actor,
     grants: Vec<String>,
-    runtime: tokio::runtime::Handle,
     until: Instant,
 }
 
 impl TenantApi {
-    /// Must be made on the runtime (it keeps its handle for the blocking thread).
     pub fn new(scoped: Scoped, actor: Actor, grants: Vec<String>, deadline: Duration) -> TenantApi {
-        TenantApi {
-            scoped,
-            actor,
-            grants,
-            runtime: tokio::runtime::Handle::current(),
-            until: Instant::now() + deadline,
-        }
+        TenantApi { scoped, actor, grants, until: Instant::now() + deadline }
     }
 
     fn require(&self, grant: &str) -> Result<(), types::PluginError> {
@@ -84,17 +76,18 @@ fn object(data: &str) -> Result<Map<String, Value>, types::PluginError> {
     }
 }
 
+#[async_trait::async_trait]
 impl HostApi for TenantApi {
-    fn records_get(&mut self, form: &str, id: i64) -> Result<Option<types::StoredRecord>, types::PluginError> {
+    async fn records_get(&mut self, form: &str, id: i64) -> Result<Option<types::StoredRecord>, types::PluginError> {
         self.require("records:read")?;
-        match self.runtime.block_on(records::get_record(&self.scoped, &self.actor, form, id)) {
+        match records::get_record(&self.scoped, &self.actor, form, id).await {
             Ok((_, r)) => Ok(Some(stored(r))),
             Err(Error::NotFound("record")) => Ok(None),
             Err(e) => Err(from_error(e)),
         }
     }
 
-    fn records_query(
+    async fn records_query(
         &mut self,
         form: &str,
         filter: &str,
@@ -106,22 +99,18 @@ impl HostApi for TenantApi {
             limit: Some(limit.clamp(1, QUERY_LIMIT)),
             ..Default::default()
         };
-        let page =
-            self.runtime.block_on(records::list_records(&self.scoped, &self.actor, form, &q)).map_err(from_error)?;
+        let page = records::list_records(&self.scoped, &self.actor, form, &q).await.map_err(from_error)?;
         Ok(page.items.into_iter().map(stored).collect())
     }
 
-    fn records_create(&mut self, form: &str, data: &str) -> Result<types::StoredRecord, types::PluginError> {
+    async fn records_create(&mut self, form: &str, data: &str) -> Result<types::StoredRecord, types::PluginError> {
         self.require("records:write")?;
         let input = object(data)?;
-        let (_, r) = self
-            .runtime
-            .block_on(records::create_record(&self.scoped, &self.actor, form, input, None))
-            .map_err(from_error)?;
+        let (_, r) = records::create_record(&self.scoped, &self.actor, form, input, None).await.map_err(from_error)?;
         Ok(stored(r))
     }
 
-    fn records_update(
+    async fn records_update(
         &mut self,
         form: &str,
         id: i64,
@@ -130,14 +119,12 @@ impl HostApi for TenantApi {
     ) -> Result<types::StoredRecord, types::PluginError> {
         self.require("records:write")?;
         let input = object(data)?;
-        let (_, r) = self
-            .runtime
-            .block_on(records::update_record(&self.scoped, &self.actor, form, id, input, if_version))
-            .map_err(from_error)?;
+        let (_, r) =
+            records::update_record(&self.scoped, &self.actor, form, id, input, if_version).await.map_err(from_error)?;
         Ok(stored(r))
     }
 
-    fn http_send(&mut self, request: http::Request) -> Result<http::Response, types::PluginError> {
+    async fn http_send(&mut self, request: http::Request) -> Result<http::Response, types::PluginError> {
         let url = reqwest::Url::parse(&request.url).map_err(|e| err("invalid", format!("not a URL: {e}")))?;
         let host = url.host_str().ok_or_else(|| err("invalid", "the URL has no host"))?.to_ascii_lowercase();
         let by_name = self.grants.iter().any(|g| g.strip_prefix("http:") == Some(host.as_str()));
@@ -165,8 +152,7 @@ impl HostApi for TenantApi {
             return Err(err("timeout", "the call's deadline has passed"));
         }
         let port = url.port_or_known_default().unwrap_or(80);
-        let runtime = self.runtime.clone();
-        runtime.block_on(async move {
+        {
             // Resolve once, check every address, and pin the connection to the checked ones
             // (no second lookup an attacker's DNS could answer differently).
             let addrs: Vec<std::net::SocketAddr> =
@@ -211,7 +197,7 @@ impl HostApi for TenantApi {
                 return Err(err("limit", format!("the response has more than {HTTP_BODY_LIMIT} bytes")));
             }
             Ok(http::Response { status, headers, body: body.to_vec() })
-        })
+        }
     }
 }
 

@@ -212,7 +212,7 @@ impl Plugins {
         Ok(false)
     }
 
-    /// Runs one call of an install on a blocking thread, within its deadline, and counts it.
+    /// Runs one call of an install within its deadline, and counts it.
     async fn call(
         &self,
         s: &Scoped,
@@ -230,19 +230,13 @@ impl Plugins {
             .map_err(|e| e.into_error(&install.plugin))?;
         let slots = if install.kind == Kind::Validator { &self.inner.validator_slots } else { &self.inner.other_slots };
         let _permit = slots.acquire().await.map_err(|e| Error::Internal(e.into()))?;
-        let this = self.clone();
-        let deadline = install.deadline;
         let started = Instant::now();
-        let (answer, log) = tokio::task::spawn_blocking(move || {
-            let call = match &call {
-                OwnedCall::Validate { config, value, record } => host::Call::Validate { config, value, record },
-                OwnedCall::Run { config, event } => host::Call::Run { config, event: event.clone() },
-                OwnedCall::Render { config, dataset } => host::Call::Render { config, dataset: dataset.clone() },
-            };
-            this.inner.host.call(&pre, call, deadline, api)
-        })
-        .await
-        .map_err(|e| Error::Internal(e.into()))?;
+        let call = match &call {
+            OwnedCall::Validate { config, value, record } => host::Call::Validate { config, value, record },
+            OwnedCall::Run { config, event } => host::Call::Run { config, event: event.clone() },
+            OwnedCall::Render { config, dataset } => host::Call::Render { config, dataset: dataset.clone() },
+        };
+        let (answer, log) = self.inner.host.call(&pre, call, install.deadline, api).await;
         let micros = started.elapsed().as_micros() as u64;
         {
             let mut metrics = self.inner.metrics.lock().expect("metrics");
