@@ -129,20 +129,17 @@ async fn write_latencies(http: &reqwest::Client, base: &str, token: &str, writes
     (percentile(&mut builtin, 0.5), percentile(&mut plugin, 0.5))
 }
 
-#[tokio::main]
-async fn main() {
-    let bin = std::env::var("TESSERA_BIN").expect("TESSERA_BIN: the release server (scripts/bench sets it)");
-    let plugins = std::env::var("TESSERA_TEST_PLUGIN_DIR").expect("TESSERA_TEST_PLUGIN_DIR (scripts/bench sets it)");
-    let cn_id = component(&plugins, "cn_id");
-    let manifest =
-        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/cn-id/tessera-plugin.toml"))
-            .expect("manifest");
-
-    let (call_p50, call_p95, calls_per_s) = instantiate_and_call(&cn_id).await;
-    eprintln!("instantiate+call: p50 {call_p50:?}, p95 {call_p95:?}, {calls_per_s:.0}/s");
-
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start_in(&bin, None, dir.path()).await;
+/// Starts the server (SQLite in `dir`, or `database_url`), publishes `PLUGINS` variants of
+/// cn-id and installs them, and measures the write p50 of a built-in rule and of the same rule
+/// as the plugin.
+async fn writes(
+    bin: &str,
+    database_url: Option<&str>,
+    dir: &std::path::Path,
+    cn_id: &[u8],
+    manifest: &str,
+) -> (Duration, Duration) {
+    let server = start_in(bin, database_url, dir).await;
     let http = reqwest::Client::new();
     let base = server.base.clone();
     let login = post(
@@ -156,7 +153,7 @@ async fn main() {
     for i in 0..PLUGINS {
         let id = format!("cn-id-{i}");
         let m = manifest.replacen("id = \"cn-id\"", &format!("id = \"{id}\""), 1);
-        publish(&http, &base, &token, &m, &variant(&cn_id, i)).await;
+        publish(&http, &base, &token, &m, &variant(cn_id, i)).await;
         post(&http, format!("{base}/api/v1/t/default/plugins"), &token, json!({"plugin": id})).await;
     }
     let field = |validators: Value, pattern: Option<&str>| {
@@ -185,8 +182,35 @@ async fn main() {
     .await;
     write_latencies(&http, &base, &token, 500).await;
     let (builtin_p50, plugin_p50) = write_latencies(&http, &base, &token, WRITES).await;
-    eprintln!("write p50: built-in {builtin_p50:?}, plugin {plugin_p50:?}");
+    eprintln!(
+        "write p50 ({}): built-in {builtin_p50:?}, plugin {plugin_p50:?}",
+        if database_url.is_some() { "PostgreSQL" } else { "SQLite" }
+    );
     drop(server);
+    (builtin_p50, plugin_p50)
+}
+
+#[tokio::main]
+async fn main() {
+    let bin = std::env::var("TESSERA_BIN").expect("TESSERA_BIN: the release server (scripts/bench sets it)");
+    let plugins = std::env::var("TESSERA_TEST_PLUGIN_DIR").expect("TESSERA_TEST_PLUGIN_DIR (scripts/bench sets it)");
+    let cn_id = component(&plugins, "cn_id");
+    let manifest =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/cn-id/tessera-plugin.toml"))
+            .expect("manifest");
+
+    let (call_p50, call_p95, calls_per_s) = instantiate_and_call(&cn_id).await;
+    eprintln!("instantiate+call: p50 {call_p50:?}, p95 {call_p95:?}, {calls_per_s:.0}/s");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (builtin_p50, plugin_p50) = writes(&bin, None, dir.path(), &cn_id, &manifest).await;
+    let pg = match tests::fresh_postgres().await {
+        Some(url) => {
+            let pg_dir = tempfile::tempdir().expect("temp dir");
+            Some(writes(&bin, Some(&url), pg_dir.path(), &cn_id, &manifest).await)
+        }
+        None => None,
+    };
 
     let mut warm = Vec::new();
     for _ in 0..STARTS {
@@ -218,10 +242,18 @@ async fn main() {
         plugin_p50.as_secs_f64() * 1e6,
         (plugin_p50.as_secs_f64() - builtin_p50.as_secs_f64()) * 1e6
     );
+    if let Some((b, p)) = pg {
+        println!(
+            "| record write p50, same comparison on PostgreSQL | ≤ +100 µs | {:.0} µs → {:.0} µs (+{:.0} µs) |",
+            b.as_secs_f64() * 1e6,
+            p.as_secs_f64() * 1e6,
+            (p.as_secs_f64() - b.as_secs_f64()) * 1e6
+        );
+    }
     println!(
         "| server start to ready with {PLUGINS} installed plugins, compiled code cached ({cached_files} files), p50 / max of {STARTS} | ≤ 1 s | {:.0} ms / {:.0} ms |",
         warm_p50.as_secs_f64() * 1e3,
         warm_max.as_secs_f64() * 1e3
     );
-    println!("| same, cache removed (compiles all {PLUGINS}) | — | {:.0} ms |", cold.as_secs_f64() * 1e3);
+    println!("| server start, compiled-code cache removed (compiles all {PLUGINS}) | — | {:.0} ms |", cold.as_secs_f64() * 1e3);
 }
