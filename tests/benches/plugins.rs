@@ -255,5 +255,8 @@ async fn main() {
         warm_p50.as_secs_f64() * 1e3,
         warm_max.as_secs_f64() * 1e3
     );
-    println!("| server start, compiled-code cache removed (compiles all {PLUGINS}) | — | {:.0} ms |", cold.as_secs_f64() * 1e3);
+    println!(
+        "| server start, compiled-code cache removed (compiles all {PLUGINS}) | — | {:.0} ms |",
+        cold.as_secs_f64() * 1e3
+    );
 }

@@ -1,7 +1,9 @@
 //! The sandbox from outside: a tenant cannot use another tenant's install, an action running
 //! for tenant A can neither read nor write B's records through `records`, `http` reaches only
 //! granted hosts, and deliberately bad plugins (endless loop, memory bomb, panic, oversized
-//! output) each fail with a clear error while the server keeps answering.
+//! output) each fail with a clear error while the server keeps answering; a plugin written
+//! from the WIT alone (plain wit-bindgen) works like any other, and one that imports what its
+//! kind may not have is refused at publish.
 
 use serde_json::{Value, json};
 use tests::{TestServer, both, built_plugin};
@@ -177,3 +179,29 @@ async fn bad_plugins_fail_alone(s: &TestServer) {
     );
 }
 both!(bad_plugins_fail_alone_case, bad_plugins_fail_alone);
+
+async fn the_wit_is_the_contract(s: &TestServer) {
+    // A validator written with plain wit-bindgen (no SDK) publishes, installs and guards a field.
+    if !publish(s, "tests/plugins/plain-upper", "plain_upper").await {
+        return;
+    }
+    let a = s.tenant("alpha").await;
+    s.post("/api/v1/t/alpha/plugins", &a, json!({"plugin": "plain-upper"})).await.expect(201);
+    let form = json!({"key": "codes", "name": "Codes", "fields": [
+        {"key": "code", "label": "Code", "type": "text", "validators": [{"plugin": "plain-upper", "config": {"case": "upper"}}]}
+    ]});
+    s.post("/api/v1/t/alpha/forms", &a, form).await.expect(201);
+    let refused = s.post("/api/v1/t/alpha/forms/codes/records", &a, json!({"data": {"code": "abc"}})).await.expect(422);
+    assert_eq!(refused.body["errors"][0]["field"], "data.code");
+    assert_eq!(refused.body["errors"][0]["message"], "must be upper case / 须为大写");
+    s.post("/api/v1/t/alpha/forms/codes/records", &a, json!({"data": {"code": "ABC"}})).await.expect(201);
+
+    // A component that imports a capability its kind may not have is refused at publish.
+    let (manifest, component) = built_plugin("tests/plugins/rogue", "rogue").expect("built");
+    let rogue = s.publish(&s.admin, &manifest, &component).await.expect(422);
+    assert_eq!(rogue.body["errors"][0]["field"], "component");
+    let message = rogue.body["errors"][0]["message"].as_str().unwrap_or("");
+    assert!(message.contains("more than a validator may use") && message.contains("http"), "{message}");
+    s.get("/api/v1/plugins/rogue", &s.admin).await.expect(404);
+}
+both!(the_wit_is_the_contract_case, the_wit_is_the_contract);

@@ -352,7 +352,7 @@ fn unreachable_source() -> anyhow::Result<Vec<u8>> {
     anyhow::bail!("the component is not loaded")
 }
 
-/// A call's arguments, owned so they can move to a blocking thread.
+/// A call's arguments, owned by the call.
 enum OwnedCall {
     Validate { config: String, value: String, record: String },
     Run { config: String, event: host::types::Event },
