@@ -264,17 +264,22 @@ pub struct Installed {
 impl Installed {
     /// The install's configuration overlaid with a use's own (object keys replaced).
     pub fn effective_config(&self, own: &Value) -> Value {
-        match (&self.config, own) {
-            (Value::Object(base), Value::Object(over)) => {
-                let mut m = base.clone();
-                for (k, v) in over {
-                    m.insert(k.clone(), v.clone());
-                }
-                Value::Object(m)
+        merge_config(&self.config, own)
+    }
+}
+
+/// A use's configuration over an install's: object keys replaced, anything else wins whole.
+fn merge_config(base: &Value, own: &Value) -> Value {
+    match (base, own) {
+        (Value::Object(base), Value::Object(over)) => {
+            let mut m = base.clone();
+            for (k, v) in over {
+                m.insert(k.clone(), v.clone());
             }
-            (base, Value::Null) => base.clone(),
-            (_, over) => over.clone(),
+            Value::Object(m)
         }
+        (base, Value::Null) => base.clone(),
+        (_, over) => over.clone(),
     }
 }
 
@@ -570,14 +575,7 @@ async fn apply(
     if manifest.kind == Kind::Validator {
         let mut errors = Vec::new();
         for (form, field, config) in users(s, plugin).await? {
-            let effective = match (&to.config, &config) {
-                (Value::Object(base), Value::Object(over)) => {
-                    let mut m = base.clone();
-                    m.extend(over.clone());
-                    Value::Object(m)
-                }
-                (base, _) => base.clone(),
-            };
+            let effective = merge_config(&to.config, &config);
             errors.extend(schema::validate(
                 &manifest.config_schema,
                 &effective,
