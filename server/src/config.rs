@@ -34,6 +34,10 @@ pub struct Config {
     /// Password of the admin created on first start; when unset one is generated and printed once.
     #[arg(long, env = "TESSERA_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
+    /// PEM file of extra certificate authorities that plugins' outbound HTTPS trusts, beside
+    /// the system's (e.g. a company CA).
+    #[arg(long, env = "TESSERA_PLUGIN_HTTP_CA")]
+    pub plugin_http_ca: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Config {
@@ -73,6 +77,7 @@ impl Config {
             session_max_hours: 7 * 24,
             admin_email: "admin@example.com".into(),
             admin_password: None,
+            plugin_http_ca: None,
         }
     }
 

@@ -32,7 +32,12 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<String>
     let generated = bootstrap(&db, &config).await?;
     let batcher = (db.dialect() == store::Dialect::Sqlite).then(records::Batcher::start);
     store::housekeeping::spawn(db.clone());
-    let limits = plugins::Limits { cache_dir: Some(config.data_dir.join("plugin-cache")), ..Default::default() };
+    let http_ca_pem = match &config.plugin_http_ca {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?),
+        None => None,
+    };
+    let limits =
+        plugins::Limits { cache_dir: Some(config.data_dir.join("plugin-cache")), http_ca_pem, ..Default::default() };
     let plugins = plugins::Plugins::new(limits).context("starting the plugin runtime")?;
     let warmed = plugins::registry::warm_all(&plugins, &db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(plugins = warmed, "installed plugins loaded");

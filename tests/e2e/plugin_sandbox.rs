@@ -205,3 +205,88 @@ async fn the_wit_is_the_contract(s: &TestServer) {
     s.get("/api/v1/plugins/rogue", &s.admin).await.expect(404);
 }
 both!(the_wit_is_the_contract_case, the_wit_is_the_contract);
+
+/// An HTTPS server on 127.0.0.1 for `localhost`, with a certificate from a throw-away CA;
+/// returns its port and the CA's PEM.
+async fn local_https() -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Tessera test CA");
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("leaf params")
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .expect("leaf");
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let tls =
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf.der().clone()], key)
+            .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(conn).await {
+                    let mut buf = [0u8; 4096];
+                    let _ = tls.read(&mut buf).await;
+                    let _ =
+                        tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nsecure").await;
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    (port, ca.pem())
+}
+
+/// `http` speaks HTTPS, trusting the system's authorities and those the operator adds
+/// (`--plugin-http-ca`), and refuses a certificate that does not match the host.
+async fn https_with_an_operator_ca(backend: tests::Backend) {
+    let (port, ca_pem) = local_https().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).expect("write CA");
+    let Some(s) = TestServer::start_with(backend, |c| c.plugin_http_ca = Some(ca_file.clone())).await else { return };
+    if publish(&s, "tests/plugins/probe", "probe").await {
+        let a = s.tenant("alpha").await;
+        s.post(
+            "/api/v1/t/alpha/plugins",
+            &a,
+            json!({"plugin": "probe", "grants": ["http:localhost", "http:127.0.0.1"]}),
+        )
+        .await
+        .expect(201);
+        let ok = probe(&s, "alpha", &a, json!({"op": "http", "url": format!("https://localhost:{port}/")}))
+            .await
+            .expect(200);
+        assert_eq!(ok.body["result"]["data"]["status"], 200, "{}", ok.body);
+        // The certificate names `localhost`, not the address: verification refuses it.
+        let wrong = probe(&s, "alpha", &a, json!({"op": "http", "url": format!("https://127.0.0.1:{port}/")}))
+            .await
+            .expect(422);
+        assert_eq!(wrong.body["code"], "unavailable", "{}", wrong.body);
+        assert!(wrong.body["detail"].as_str().unwrap_or("").contains("certificate"), "{}", wrong.body);
+    }
+    s.stop().await;
+}
+
+mod https_with_an_operator_ca_case {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::https_with_an_operator_ca(tests::Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::https_with_an_operator_ca(tests::Backend::Postgres).await;
+    }
+}

@@ -93,6 +93,11 @@ pub async fn fresh_postgres() -> Option<String> {
 impl TestServer {
     /// Starts a server on `backend`; None when that backend is not available here.
     pub async fn start(backend: Backend) -> Option<TestServer> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Like [`TestServer::start`], with `adjust` applied to the configuration first.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut server::Config)) -> Option<TestServer> {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = match backend {
             Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("tessera.db").display()),
@@ -102,6 +107,7 @@ impl TestServer {
         config.data_dir = dir.path().to_path_buf();
         config.admin_email = ADMIN_EMAIL.into();
         config.admin_password = Some(ADMIN_PASSWORD.into());
+        adjust(&mut config);
         let (state, _) = server::prepare(config).await.expect("server prepares");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));

@@ -84,6 +84,8 @@ pub struct Limits {
     pub concurrent_calls: u32,
     /// Where compiled code is kept between starts; none keeps it in memory only.
     pub cache_dir: Option<PathBuf>,
+    /// Extra certificate authorities (PEM) for plugins' outbound HTTPS, beside the system's.
+    pub http_ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for Limits {
@@ -101,6 +103,7 @@ impl Default for Limits {
             log_lines: 100,
             concurrent_calls: 32,
             cache_dir: None,
+            http_ca_pem: None,
         }
     }
 }

@@ -24,11 +24,18 @@ pub(crate) struct TenantApi {
     actor: Actor,
     grants: Vec<String>,
     until: Instant,
+    roots: Vec<reqwest::Certificate>,
 }
 
 impl TenantApi {
-    pub fn new(scoped: Scoped, actor: Actor, grants: Vec<String>, deadline: Duration) -> TenantApi {
-        TenantApi { scoped, actor, grants, until: Instant::now() + deadline }
+    pub fn new(
+        scoped: Scoped,
+        actor: Actor,
+        grants: Vec<String>,
+        deadline: Duration,
+        roots: Vec<reqwest::Certificate>,
+    ) -> TenantApi {
+        TenantApi { scoped, actor, grants, until: Instant::now() + deadline, roots }
     }
 
     fn require(&self, grant: &str) -> Result<(), types::PluginError> {
@@ -136,12 +143,8 @@ impl HostApi for TenantApi {
         if !by_name && !by_wildcard {
             return Err(err("forbidden", format!("the tenant admin has not granted `http:{host}` to this plugin")));
         }
-        match url.scheme() {
-            "http" => {}
-            "https" => {
-                return Err(err("unavailable", "this server is built without TLS for plugins yet: use http://"));
-            }
-            other => return Err(err("invalid", format!("unsupported scheme `{other}`"))),
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(err("invalid", format!("unsupported scheme `{}`", url.scheme())));
         }
         let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
             .ok()
@@ -170,21 +173,36 @@ impl HostApi for TenantApi {
                     format!("{host} resolves to the internal address {}; grant it by name to allow it", a.ip()),
                 ));
             }
-            let client = reqwest::Client::builder()
+            let mut builder = reqwest::Client::builder().use_rustls_tls();
+            for root in &self.roots {
+                builder = builder.add_root_certificate(root.clone());
+            }
+            let client = builder
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(remaining)
                 .resolve_to_addrs(&host, &addrs)
                 .build()
                 .map_err(|e| err("internal", e.to_string()))?;
-            let mut builder = client.request(method, url);
+            let mut outgoing = client.request(method, url);
             for (k, v) in &request.headers {
-                builder = builder.header(k.as_str(), v.as_str());
+                outgoing = outgoing.header(k.as_str(), v.as_str());
             }
             if let Some(body) = request.body {
-                builder = builder.body(body);
+                outgoing = outgoing.body(body);
             }
-            let response = builder.send().await.map_err(|e| {
-                if e.is_timeout() { err("timeout", "the request timed out") } else { err("unavailable", e.to_string()) }
+            let response = outgoing.send().await.map_err(|e| {
+                if e.is_timeout() {
+                    err("timeout", "the request timed out")
+                } else {
+                    // The chain says why (refused, certificate not trusted, …).
+                    let mut text = e.to_string();
+                    let mut source = std::error::Error::source(&e);
+                    while let Some(s) = source {
+                        text = format!("{text}: {s}");
+                        source = s.source();
+                    }
+                    err("unavailable", text)
+                }
             })?;
             let status = response.status().as_u16();
             let headers = response

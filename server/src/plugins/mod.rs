@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -134,6 +135,8 @@ struct Inner {
     other_slots: Semaphore,
     metrics: Mutex<HashMap<(i64, String), Metrics>>,
     installs: Mutex<HashMap<(i64, String), Remembered>>,
+    /// Extra roots for plugins' HTTPS (from `Limits::http_ca_pem`).
+    http_roots: Vec<reqwest::Certificate>,
 }
 
 impl std::fmt::Debug for Plugins {
@@ -152,6 +155,10 @@ const INSTALL_TTL: Duration = Duration::from_secs(2);
 impl Plugins {
     pub fn new(limits: Limits) -> anyhow::Result<Plugins> {
         let half = (limits.concurrent_calls / 2).max(1) as usize;
+        let http_roots = match &limits.http_ca_pem {
+            Some(pem) => reqwest::Certificate::from_pem_bundle(pem).context("reading the plugin HTTPS CA file")?,
+            None => Vec::new(),
+        };
         let host = host::Host::new(limits)?;
         Ok(Plugins {
             inner: Arc::new(Inner {
@@ -160,6 +167,7 @@ impl Plugins {
                 other_slots: Semaphore::new(half),
                 metrics: Mutex::new(HashMap::new()),
                 installs: Mutex::new(HashMap::new()),
+                http_roots,
             }),
         })
     }
@@ -321,7 +329,13 @@ impl Plugins {
             }
             Kind::Action => {
                 let event = hostapi::event_from_json(input.remove("event").unwrap_or(Value::Null))?;
-                let api = hostapi::TenantApi::new(s.clone(), actor.clone(), install.grants.clone(), install.deadline);
+                let api = hostapi::TenantApi::new(
+                    s.clone(),
+                    actor.clone(),
+                    install.grants.clone(),
+                    install.deadline,
+                    self.inner.http_roots.clone(),
+                );
                 (OwnedCall::Run { config: text, event }, Some(Box::new(api)))
             }
             Kind::Widget => {
