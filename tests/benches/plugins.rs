@@ -76,20 +76,11 @@ async fn instantiate_and_call(cn_id: &[u8]) -> (Duration, Duration, f64) {
 }
 
 async fn publish(http: &reqwest::Client, base: &str, token: &str, manifest: &str, component: &[u8]) {
-    let boundary = "tessera-bench-boundary";
-    let mut body = Vec::new();
-    for (name, data) in [("manifest", manifest.as_bytes()), ("component", component)] {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
-        );
-        body.extend_from_slice(data);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let (content_type, body) = server::plugins::cli::publish_body(manifest, component);
     let r = http
         .post(format!("{base}/api/v1/plugins"))
         .bearer_auth(token)
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header("content-type", content_type)
         .body(body)
         .send()
         .await

@@ -207,22 +207,7 @@ impl TestServer {
 
     /// Publishes a plugin version (multipart: `manifest` and `component`) with `token`.
     pub async fn publish(&self, token: &str, manifest: &str, component: &[u8]) -> Answer {
-        let boundary = "tessera-test-boundary-7d1c2a";
-        let mut body = Vec::new();
-        for (name, content_type, data) in
-            [("manifest", "application/toml", manifest.as_bytes()), ("component", "application/wasm", component)]
-        {
-            body.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: {content_type}\r\n\r\n"
-                )
-                .as_bytes(),
-            );
-            body.extend_from_slice(data);
-            body.extend_from_slice(b"\r\n");
-        }
-        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        let content_type = format!("multipart/form-data; boundary={boundary}");
+        let (content_type, body) = server::plugins::cli::publish_body(manifest, component);
         self.call_raw(Method::POST, "/api/v1/plugins", Some(token), &content_type, body).await
     }
 

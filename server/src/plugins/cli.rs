@@ -66,28 +66,12 @@ pub async fn run(task: PluginTask) -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
             parse(&text)?;
             let bytes = std::fs::read(&component).with_context(|| format!("reading {}", component.display()))?;
-            let boundary = format!("tessera-{}", &sha256(&bytes)[..24]);
-            let mut body = Vec::with_capacity(bytes.len() + text.len() + 512);
-            for (name, file, content_type, data) in [
-                ("manifest", "tessera-plugin.toml", "application/toml", text.as_bytes()),
-                ("component", "plugin.wasm", "application/wasm", bytes.as_slice()),
-            ] {
-                body.extend_from_slice(
-                    format!(
-                        "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\
-                         Content-Type: {content_type}\r\n\r\n"
-                    )
-                    .as_bytes(),
-                );
-                body.extend_from_slice(data);
-                body.extend_from_slice(b"\r\n");
-            }
-            body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+            let (content_type, body) = publish_body(&text, &bytes);
             let url = format!("{}/api/v1/plugins", server.trim_end_matches('/'));
             let response = reqwest::Client::new()
                 .post(&url)
                 .bearer_auth(token)
-                .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+                .header("content-type", content_type)
                 .body(body)
                 .send()
                 .await
@@ -101,6 +85,29 @@ pub async fn run(task: PluginTask) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The body of `POST /api/v1/plugins`: multipart/form-data with the parts `manifest` and
+/// `component`. Returns the content type (with its boundary) and the body.
+pub fn publish_body(manifest: &str, component: &[u8]) -> (String, Vec<u8>) {
+    let boundary = format!("tessera-{}", &sha256(component)[..24]);
+    let mut body = Vec::with_capacity(component.len() + manifest.len() + 512);
+    for (name, file, content_type, data) in [
+        ("manifest", "tessera-plugin.toml", "application/toml", manifest.as_bytes()),
+        ("component", "plugin.wasm", "application/wasm", component),
+    ] {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\
+                 Content-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 fn parse(text: &str) -> anyhow::Result<Manifest> {

@@ -408,11 +408,8 @@ impl Host {
                 let bytes = source().map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
                 let c = Component::new(&self.engine, &bytes)
                     .map_err(|e| PluginError::Invalid(format!("not a valid component: {}", e.root_cause())))?;
-                if let (Some(file), Ok(code)) = (&file, c.serialize()) {
-                    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-                    if std::fs::write(&tmp, code).is_ok() {
-                        let _ = std::fs::rename(&tmp, file);
-                    }
+                if let Ok(code) = c.serialize() {
+                    self.store_compiled(sha256, &code);
                 }
                 c
             }
@@ -422,7 +419,8 @@ impl Host {
         Ok(pre)
     }
 
-    /// Stores compiled code (from [`Host::check`]) in the disk cache.
+    /// Stores compiled code (from [`Host::check`] or a compile) in the disk cache, atomically
+    /// (a temporary file renamed into place).
     pub fn store_compiled(&self, sha256: &str, code: &[u8]) {
         if let Some(file) = self.cache_file(sha256) {
             let tmp = file.with_extension(format!("tmp{}", std::process::id()));

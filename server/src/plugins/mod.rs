@@ -29,7 +29,7 @@ pub use host::{Drawing, Limits, LogLine};
 pub use registry::Installed;
 
 use crate::error::{Error, FieldError, Result};
-use crate::store::Scoped;
+use crate::store::{Db, Scoped};
 use crate::tenants::Actor;
 
 /// What a plugin is for; each kind is one world of the WIT package.
@@ -203,20 +203,30 @@ impl Plugins {
         self.inner.metrics.lock().expect("metrics").get(&(tenant, plugin.to_owned())).cloned().unwrap_or_default()
     }
 
-    /// Makes sure the install's code is compiled and linked (reading the component from the
-    /// registry, or compiled code from the disk cache). Returns whether it was already loaded.
-    pub async fn warm(&self, s: &Scoped, install: &Installed) -> Result<bool> {
-        if self.inner.host.is_loaded(&install.sha256) {
+    /// Makes sure a version's code is compiled and linked: from memory, else the disk cache,
+    /// else compiled from the registry's component (read only when needed). Returns whether it
+    /// was already loaded.
+    pub(crate) async fn load_code(
+        &self,
+        db: &Db,
+        kind: Kind,
+        sha256: &str,
+        plugin: &str,
+        version: &str,
+    ) -> Result<bool> {
+        if self.inner.host.is_loaded(sha256) {
             return Ok(true);
         }
-        let bytes = registry::component_bytes(s.db(), &install.plugin, &install.version).await?;
-        let this = self.clone();
-        let (kind, sha) = (install.kind, install.sha256.clone());
-        let plugin = install.plugin.clone();
-        tokio::task::spawn_blocking(move || this.inner.host.load(kind, &sha, || Ok(bytes)).map(|_| ()))
-            .await
-            .map_err(|e| Error::Internal(e.into()))?
-            .map_err(|e| e.into_error(&plugin))?;
+        let (this, db, runtime) = (self.clone(), db.clone(), tokio::runtime::Handle::current());
+        let (sha, id, version) = (sha256.to_owned(), plugin.to_owned(), version.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let source =
+                || runtime.block_on(registry::component_bytes(&db, &id, &version)).map_err(|e| anyhow::anyhow!("{e}"));
+            this.inner.host.load(kind, &sha, source).map(|_| ())
+        })
+        .await
+        .map_err(|e| Error::Internal(e.into()))?
+        .map_err(|e| e.into_error(plugin))?;
         Ok(false)
     }
 
@@ -228,9 +238,7 @@ impl Plugins {
         call: OwnedCall,
         api: Option<Box<dyn host::HostApi>>,
     ) -> Result<(host::Answer, Vec<LogLine>)> {
-        if !self.inner.host.is_loaded(&install.sha256) {
-            self.warm(s, install).await?;
-        }
+        self.load_code(s.db(), install.kind, &install.sha256, &install.plugin, &install.version).await?;
         let pre = self
             .inner
             .host

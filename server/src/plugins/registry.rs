@@ -199,6 +199,20 @@ pub async fn show(db: &Db, id: &str) -> Result<PluginEntry> {
     Ok(entry(versions))
 }
 
+/// One published version, if it exists.
+async fn published_version(db: &Db, id: &str, version: &str) -> Result<Option<Published>> {
+    let row = db
+        .global(
+            "SELECT plugin_id, version, manifest, sha256, size, published_at, yanked_at FROM plugin_versions \
+             WHERE plugin_id = $1 AND version = $2",
+        )
+        .bind(id.to_owned())
+        .bind(version.to_owned())
+        .fetch_optional(db.reader())
+        .await?;
+    row.as_ref().map(published_from_row).transpose()
+}
+
 /// Yanks (or restores) a version: a yanked version cannot be newly installed or upgraded to;
 /// tenants that use it keep it.
 pub async fn set_yanked(db: &Db, id: &str, version: &str, yanked: bool) -> Result<Published> {
@@ -213,16 +227,7 @@ pub async fn set_yanked(db: &Db, id: &str, version: &str, yanked: bool) -> Resul
     if done.rows_affected() == 0 {
         return Err(Error::NotFound("plugin version"));
     }
-    let row = db
-        .global(
-            "SELECT plugin_id, version, manifest, sha256, size, published_at, yanked_at FROM plugin_versions \
-             WHERE plugin_id = $1 AND version = $2",
-        )
-        .bind(id.to_owned())
-        .bind(version.to_owned())
-        .fetch_one(db.reader())
-        .await?;
-    published_from_row(&row)
+    published_version(db, id, version).await?.ok_or(Error::NotFound("plugin version"))
 }
 
 /// The stored component of a version.
@@ -292,14 +297,21 @@ struct Snapshot {
     deadline_ms: Option<u64>,
 }
 
+/// The installs query (an install with its version's manifest and hash), with `$tail`.
+macro_rules! installs {
+    ($tail:literal) => {
+        concat!(
+            "SELECT tp.plugin_id, tp.version, tp.config, tp.grants, tp.deadline_ms, tp.previous, tp.revision, ",
+            "tp.installed_at, tp.updated_at, pv.manifest, pv.sha256 ",
+            "FROM tenant_plugins tp JOIN plugin_versions pv ON pv.plugin_id = tp.plugin_id AND pv.version = tp.version ",
+            $tail
+        )
+    };
+}
+
 pub(crate) async fn load_install(s: &Scoped, plugin: &str) -> Result<Option<Installed>> {
     let row = s
-        .query(
-            "SELECT tp.plugin_id, tp.version, tp.config, tp.grants, tp.deadline_ms, tp.previous, tp.revision, \
-             tp.installed_at, tp.updated_at, pv.manifest, pv.sha256 \
-             FROM tenant_plugins tp JOIN plugin_versions pv ON pv.plugin_id = tp.plugin_id AND pv.version = tp.version \
-             WHERE tp.tenant_id = $1 AND tp.plugin_id = $2",
-        )
+        .query(installs!("WHERE tp.tenant_id = $1 AND tp.plugin_id = $2"))
         .bind(plugin.to_owned())
         .fetch_optional(s.db().reader())
         .await?;
@@ -351,15 +363,7 @@ fn view(plugins: &Plugins, s: &Scoped, install: Installed) -> InstallView {
 
 /// The tenant's installs.
 pub async fn list_installs(plugins: &Plugins, s: &Scoped) -> Result<Vec<InstallView>> {
-    let rows = s
-        .query(
-            "SELECT tp.plugin_id, tp.version, tp.config, tp.grants, tp.deadline_ms, tp.previous, tp.revision, \
-             tp.installed_at, tp.updated_at, pv.manifest, pv.sha256 \
-             FROM tenant_plugins tp JOIN plugin_versions pv ON pv.plugin_id = tp.plugin_id AND pv.version = tp.version \
-             WHERE tp.tenant_id = $1 ORDER BY tp.plugin_id",
-        )
-        .fetch_all(s.db().reader())
-        .await?;
+    let rows = s.query(installs!("WHERE tp.tenant_id = $1 ORDER BY tp.plugin_id")).fetch_all(s.db().reader()).await?;
     rows.iter().map(|r| installed_from_row(r, s).map(|i| view(plugins, s, i))).collect()
 }
 
@@ -410,19 +414,9 @@ async fn check_choice(
     snapshot: &Snapshot,
     current_version: Option<&str>,
 ) -> Result<Manifest> {
-    let row = db
-        .global(
-            "SELECT plugin_id, version, manifest, sha256, size, published_at, yanked_at FROM plugin_versions \
-             WHERE plugin_id = $1 AND version = $2",
-        )
-        .bind(plugin.to_owned())
-        .bind(snapshot.version.clone())
-        .fetch_optional(db.reader())
-        .await?;
-    let Some(row) = row else {
+    let Some(published) = published_version(db, plugin, &snapshot.version).await? else {
         return Err(Error::invalid("version", format!("{plugin} has no version {}", snapshot.version)));
     };
-    let published = published_from_row(&row)?;
     if published.yanked && current_version != Some(snapshot.version.as_str()) {
         return Err(Error::invalid("version", format!("{plugin} {} is yanked", snapshot.version)));
     }
@@ -445,16 +439,6 @@ async fn check_choice(
         errors.push(FieldError::new("deadline_ms", format!("must be between 1 and {max}")));
     }
     if errors.is_empty() { Ok(manifest) } else { Err(Error::Invalid(errors)) }
-}
-
-async fn latest_version(db: &Db, plugin: &str) -> Result<String> {
-    match show(db, plugin).await {
-        Ok(entry) => {
-            entry.latest.ok_or_else(|| Error::invalid("plugin", format!("every version of {plugin} is yanked")))
-        }
-        Err(Error::NotFound(_)) => Err(Error::invalid("plugin", format!("no plugin `{plugin}` is published"))),
-        Err(e) => Err(e),
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -486,13 +470,18 @@ async fn audit(
 
 /// Installs a published version in the tenant.
 pub async fn install(plugins: &Plugins, s: &Scoped, actor: &Actor, req: InstallRequest) -> Result<InstallView> {
+    let entry = match show(s.db(), &req.plugin).await {
+        Err(Error::NotFound(_)) => {
+            return Err(Error::invalid("plugin", format!("no plugin `{}` is published", req.plugin)));
+        }
+        other => other?,
+    };
     let version = match req.version {
         Some(v) => v,
-        None => latest_version(s.db(), &req.plugin).await?,
+        None => entry
+            .latest
+            .ok_or_else(|| Error::invalid("plugin", format!("every version of {} is yanked", req.plugin)))?,
     };
-    if show(s.db(), &req.plugin).await.is_err() {
-        return Err(Error::invalid("plugin", format!("no plugin `{}` is published", req.plugin)));
-    }
     let snap = Snapshot {
         version,
         config: req.config.unwrap_or_else(|| json!({})),
@@ -744,26 +733,13 @@ pub async fn warm_all(plugins: &Plugins, db: &Db) -> Result<usize> {
         .await?;
     let mut n = 0;
     for row in &rows {
-        let (id, version, sha): (String, String, String) =
-            (row.try_get("plugin_id")?, row.try_get("version")?, row.try_get("sha256")?);
-        let kind: String = row.try_get("kind")?;
+        let (id, version, sha, kind): (String, String, String, String) =
+            (row.try_get("plugin_id")?, row.try_get("version")?, row.try_get("sha256")?, row.try_get("kind")?);
         let Some(kind) = Kind::parse(&kind) else { continue };
-        if plugins.host().is_loaded(&sha) {
-            continue;
-        }
-        let this = plugins.clone();
-        let db = db.clone();
-        let handle = tokio::runtime::Handle::current();
-        let loaded = tokio::task::spawn_blocking(move || {
-            this.host().load(kind, &sha, || {
-                handle.block_on(component_bytes(&db, &id, &version)).map_err(|e| anyhow::anyhow!("{e}"))
-            })
-        })
-        .await
-        .map_err(|e| Error::Internal(e.into()))?;
-        match loaded {
-            Ok(_) => n += 1,
-            Err(e) => tracing::warn!(error = %e, "an installed plugin could not be loaded"),
+        match plugins.load_code(db, kind, &sha, &id, &version).await {
+            Ok(true) => {}
+            Ok(false) => n += 1,
+            Err(e) => tracing::warn!(plugin = %id, error = %e, "an installed plugin could not be loaded"),
         }
     }
     Ok(n)
